@@ -1,0 +1,211 @@
+"""The Python API the ATS sync job imports: validate and enqueue orders, read their records.
+
+    from producer import Dispatcher
+    dispatcher = Dispatcher.from_env()
+    report = dispatcher.enqueue_many(orders, account_id="acc-1")
+    report.accepted, report.duplicate, report.invalid
+
+Enqueueing is idempotent per order key (`<account>:<order id>`): a key already known reports
+`duplicate` with its current status, however many producers race on it. Valid orders go through
+even when others in the same batch are invalid.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import redis
+
+from worker.errors import FieldError, InvalidOrder, ServiceUnavailable
+from worker.keys import Keys
+from worker.ledger import Ledger, LedgerConfig, NewOrder
+from worker.orders import Order, check_account_id, checked_body, order_key, parse_order
+from worker.records import Event, Record, follow_events, read_events, read_records
+from worker.redisconn import connect
+from worker.settings import Settings
+from worker.urlguard import check_callback_url
+
+Outcome = Literal["accepted", "duplicate", "invalid"]
+RawOrder = Order | dict[str, Any] | str | bytes
+CHUNK = 500
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    """One order as read from input: its line number (or position) and its text or object."""
+
+    number: int
+    raw: RawOrder
+
+
+@dataclass(frozen=True, slots=True)
+class EnqueueResult:
+    line: int
+    key: str | None
+    outcome: Outcome
+    status: str | None = None
+    errors: list[FieldError] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"line": self.line, "key": self.key, "outcome": self.outcome,
+                               "status": self.status}
+        if self.errors:
+            out["errors"] = [e.as_dict() for e in self.errors]
+        return out
+
+
+@dataclass(slots=True)
+class EnqueueReport:
+    results: list[EnqueueResult] = field(default_factory=list)
+
+    def count(self, outcome: Outcome) -> int:
+        return sum(1 for r in self.results if r.outcome == outcome)
+
+    @property
+    def accepted(self) -> int:
+        return self.count("accepted")
+
+    @property
+    def duplicate(self) -> int:
+        return self.count("duplicate")
+
+    @property
+    def invalid(self) -> int:
+        return self.count("invalid")
+
+
+class Dispatcher:
+    """Enqueue orders and read what became of them. Safe to share between threads."""
+
+    def __init__(self, settings: Settings, *, client: redis.Redis | None = None) -> None:
+        self.settings = settings
+        self.redis = client or connect(settings.redis_url, retries=3)
+        self.keys = Keys()
+        self.ledger = Ledger(self.redis, LedgerConfig.from_settings(settings), keys=self.keys)
+
+    @classmethod
+    def from_env(cls) -> Dispatcher:
+        return cls(Settings())
+
+    def ping(self) -> None:
+        """Raise `ServiceUnavailable` unless Redis answers."""
+        try:
+            self.redis.ping()
+        except redis.RedisError as exc:
+            raise ServiceUnavailable(f"Redis at {_safe_url(self.settings.redis_url)}: {exc}") from exc
+
+    # --- enqueue --------------------------------------------------------------------------------
+
+    def enqueue(
+        self, order: RawOrder, *, account_id: str | None = None, callback_url: str | None = None
+    ) -> EnqueueResult:
+        return self.enqueue_many([order], account_id=account_id, callback_url=callback_url).results[0]
+
+    def enqueue_many(
+        self,
+        orders: Iterable[RawOrder | Line],
+        *,
+        account_id: str | None = None,
+        callback_url: str | None = None,
+        dry_run: bool = False,
+        on_progress: Callable[[int], None] | None = None,
+    ) -> EnqueueReport:
+        """Validate every order, enqueue the valid ones in batches; one result per order."""
+        account = self._account(account_id)
+        if callback_url is not None:
+            try:
+                callback_url = check_callback_url(callback_url, self.settings.callback_allowed_hosts)
+            except ValueError as exc:
+                raise InvalidOrder([FieldError("callback_url", str(exc))]) from None
+        report = EnqueueReport()
+        pending: list[tuple[int, NewOrder]] = []
+        for item in _numbered(orders):
+            try:
+                order, body = _validate(item.raw, self.settings.max_order_bytes)
+            except InvalidOrder as exc:
+                report.results.append(EnqueueResult(item.number, None, "invalid", None, exc.errors))
+                continue
+            key = order_key(account, order.id)
+            pending.append((item.number, NewOrder(key, account, order.id, body, callback_url or "")))
+            if len(pending) >= CHUNK:
+                report.results += self._flush(pending, dry_run)
+                pending = []
+                if on_progress:
+                    on_progress(len(report.results))
+        report.results += self._flush(pending, dry_run)
+        if on_progress:
+            on_progress(len(report.results))
+        report.results.sort(key=lambda r: r.line)
+        return report
+
+    def _flush(self, pending: list[tuple[int, NewOrder]], dry_run: bool) -> list[EnqueueResult]:
+        if not pending:
+            return []
+        if dry_run:
+            return [EnqueueResult(n, o.key, "accepted", None) for n, o in pending]
+        try:
+            statuses = self.ledger.enqueue([o for _, o in pending])
+        except redis.RedisError as exc:
+            raise ServiceUnavailable(f"Redis at {_safe_url(self.settings.redis_url)}: {exc}") from exc
+        # The script answers `accepted`, or the status of a key known before (also earlier in
+        # this same batch).
+        return [
+            EnqueueResult(n, o.key, "accepted", "queued")
+            if status == "accepted"
+            else EnqueueResult(n, o.key, "duplicate", status)
+            for (n, o), status in zip(pending, statuses, strict=True)
+        ]
+
+    def _account(self, account_id: str | None) -> str:
+        account = account_id or self.settings.account_id
+        if not account:
+            raise InvalidOrder([FieldError("account", "no account: pass one or set DISPATCH_ACCOUNT_ID")])
+        try:
+            return check_account_id(account)
+        except ValueError as exc:
+            raise InvalidOrder([FieldError("account", str(exc))]) from None
+
+    # --- read -----------------------------------------------------------------------------------
+
+    def resolve(self, key_or_id: str, account_id: str | None = None) -> str:
+        """An order key from a key, or from a bare order id and the account."""
+        if ":" in key_or_id:
+            return key_or_id
+        return order_key(self._account(account_id), key_or_id)
+
+    def records(self, keys: list[str]) -> list[Record | None]:
+        try:
+            return read_records(self.redis, self.keys, keys)
+        except redis.RedisError as exc:
+            raise ServiceUnavailable(str(exc)) from exc
+
+    def record(self, key: str) -> Record | None:
+        return self.records([key])[0]
+
+    def events(self, since: str = "0", count: int = 1000) -> list[Event]:
+        return read_events(self.redis, self.keys, since=since, count=count)
+
+    def follow(self, since: str = "$") -> Iterator[Event]:
+        follower = connect(self.settings.redis_url, socket_timeout_s=30.0)
+        yield from follow_events(follower, self.keys, since=since)
+
+
+def _numbered(orders: Iterable[RawOrder | Line]) -> Iterator[Line]:
+    for position, item in enumerate(orders, start=1):
+        yield item if isinstance(item, Line) else Line(position, item)
+
+
+def _validate(raw: RawOrder, max_bytes: int) -> tuple[Order, str]:
+    if isinstance(raw, Order):
+        return raw, checked_body(raw, max_bytes=max_bytes)
+    return parse_order(raw, max_bytes=max_bytes)
+
+
+def _safe_url(url: str) -> str:
+    """The Redis URL without its password, for messages."""
+    scheme, sep, rest = url.partition("://")
+    if "@" in rest:
+        rest = "***@" + rest.split("@", 1)[1]
+    return f"{scheme}{sep}{rest}"

@@ -1,0 +1,158 @@
+"""Starting and stopping the pieces on this machine: a private redis-server, the sandbox, workers.
+
+Used by `demo`, `bench` and the tests, so that all three run the real processes the same way.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+import redis
+
+
+class LocalError(RuntimeError):
+    """A local process could not be started."""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_until(predicate: Callable[[], bool], *, timeout_s: float, interval_s: float = 0.05,
+               what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(interval_s)
+    raise TimeoutError(f"timed out after {timeout_s:.0f}s waiting for {what}")
+
+
+def stop(proc: subprocess.Popen[bytes] | None, *, timeout_s: float = 10.0) -> None:
+    """SIGTERM the process group, then SIGKILL it if it lingers."""
+    if proc is None or proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    try:
+        proc.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        kill(proc)
+
+
+def kill(proc: subprocess.Popen[bytes]) -> None:
+    """SIGKILL the whole process group: no goodbye, no cleanup."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        return
+    proc.wait(timeout=10)
+
+
+class RedisServer:
+    """A private redis-server on a free port, with its own directory."""
+
+    def __init__(self, *, port: int | None = None, appendonly: bool = False,
+                 appendfsync: str = "everysec", directory: Path | None = None) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise LocalError(
+                "redis-server is not on PATH: install it (Debian: apt-get install redis-server) "
+                "or set DISPATCH_REDIS_URL to a Redis you own"
+            )
+        self.binary = binary
+        self.port = port or free_port()
+        self.appendonly = appendonly
+        self.appendfsync = appendfsync
+        self._tmp = None if directory else tempfile.TemporaryDirectory(prefix="od-redis-")
+        self.directory = directory or Path(self._tmp.name)  # type: ignore[union-attr]
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> RedisServer:
+        args = [
+            self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+            "--dir", str(self.directory), "--appendonly", "yes" if self.appendonly else "no",
+            "--appendfsync", self.appendfsync, "--maxmemory-policy", "noeviction",
+            "--protected-mode", "yes", "--loglevel", "warning",
+        ]
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                     start_new_session=True)
+        client = redis.Redis(host="127.0.0.1", port=self.port, socket_connect_timeout=0.5)
+
+        def up() -> bool:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise LocalError(f"redis-server exited with {self.proc.returncode}")
+            try:
+                return bool(client.ping())
+            except redis.RedisError:
+                return False
+
+        try:
+            wait_until(up, timeout_s=15, what="redis-server")
+        finally:
+            client.close()
+        return self
+
+    def kill(self) -> None:
+        if self.proc is not None:
+            kill(self.proc)
+
+    def stop(self) -> None:
+        stop(self.proc)
+        if self._tmp is not None:
+            self._tmp.cleanup()
+
+    def __enter__(self) -> RedisServer:
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+
+def spawn(args: list[str], env: Mapping[str, str], *, log: Path | None = None) -> subprocess.Popen[bytes]:
+    """Start a child in its own process group (so it and its children can be killed at once)."""
+    out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 - the child owns it
+    return subprocess.Popen(args, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+
+
+def start_sandbox(port: int, *, api_key: str | None = None, log: Path | None = None,
+                  extra: list[str] | None = None) -> subprocess.Popen[bytes]:
+    args = [sys.executable, "-m", "producer", "sandbox", "--port", str(port)]
+    if api_key:
+        args += ["--api-key", api_key]
+    proc = spawn(args + (extra or []), {}, log=log)
+    from sandbox.control import SandboxControl
+
+    control = SandboxControl(f"http://127.0.0.1:{port}")
+    try:
+        wait_until(lambda: proc.poll() is None and control.healthy(), timeout_s=20, what="the sandbox")
+    finally:
+        control.close()
+    return proc
+
+
+def start_worker(env: Mapping[str, str], *, name: str = "worker", concurrency: int | None = None,
+                 log: Path | None = None, loglevel: str = "warning") -> subprocess.Popen[bytes]:
+    args = [sys.executable, "-m", "celery", "-A", "worker", "worker", "-n", f"{name}@%h",
+            "-l", loglevel, "--without-gossip", "--without-mingle"]
+    if concurrency:
+        args += ["-c", str(concurrency)]
+    return spawn(args, env, log=log)

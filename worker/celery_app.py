@@ -1,0 +1,72 @@
+"""The Celery app and the settings that make it fit for this job.
+
+JSON only; late acks, reject on worker lost and prefetch 1, so a message leaves Redis only when
+its work is recorded; the threads pool, so one process keeps many slow API calls in flight; a
+broker connection pool sized to the threads (a dry pool leaves messages unacked, and they run
+again). The configuration is computed from `Settings` when the worker first needs it, not at
+import.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery, signals
+
+from worker.runtime import get_runtime
+from worker.settings import Settings
+
+
+def celery_config(settings: Settings) -> dict[str, Any]:
+    concurrency = settings.worker_concurrency
+    return {
+        "broker_url": settings.redis_url,
+        "broker_connection_retry_on_startup": True,
+        "broker_connection_max_retries": None,
+        "broker_transport_options": {
+            "max_connections": 2 * concurrency + 10,
+            # The ledger's leases recover a dead worker's orders in seconds; this is only the
+            # backstop for messages, and a redelivered message is harmless (claims are atomic).
+            "visibility_timeout": 3600,
+            "socket_timeout": 30,
+            "socket_connect_timeout": 5,
+            "socket_keepalive": True,
+            "health_check_interval": 10,
+        },
+        "task_default_queue": settings.queue,
+        "task_serializer": "json",
+        "result_serializer": "json",
+        "accept_content": ["json"],
+        "task_ignore_result": True,
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": 1,
+        "worker_pool": "threads",
+        "worker_concurrency": concurrency,
+        "worker_hijack_root_logger": False,
+        "worker_send_task_events": False,
+        "broker_channel_error_retry": True,
+    }
+
+
+app = Celery("order_dispatch", include=["worker.tasks"])
+app.add_defaults(lambda: celery_config(get_runtime().settings))
+
+
+@signals.worker_ready.connect
+def _start_keeper(sender: Any = None, **_: Any) -> None:
+    runtime = get_runtime()
+    runtime.node = getattr(sender, "hostname", None) or runtime.node
+    runtime.start()
+
+
+@signals.worker_shutdown.connect
+def _stop_keeper(**_: Any) -> None:
+    get_runtime().stop()
+
+
+@signals.after_setup_logger.connect
+def _configure_logging(**_: Any) -> None:
+    from worker.logs import configure
+
+    configure(get_runtime().settings.log_format)

@@ -1,0 +1,76 @@
+"""Every Redis key order-dispatch writes, named in one place.
+
+An order is in exactly one of four places until it ends: `queued` (a queue message names it),
+`waiting` (a retry, due at its score), `leases` (a worker holds it until its score) or nowhere
+(completed, delivered or dead, kept as a record until the retention ends).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Keys:
+    prefix: str = "od"
+
+    def record(self, key: str) -> str:
+        """Hash: the order's record and payload. Lives for the retention period."""
+        return f"{self.prefix}:o:{key}"
+
+    def history(self, key: str) -> str:
+        """List of JSON attempt entries, newest last. Lives as long as the record."""
+        return f"{self.prefix}:h:{key}"
+
+    @property
+    def record_prefix(self) -> str:
+        return f"{self.prefix}:o:"
+
+    @property
+    def history_prefix(self) -> str:
+        return f"{self.prefix}:h:"
+
+    @property
+    def queued(self) -> str:
+        """Zset key -> ms when its queue message was published. No expiry."""
+        return f"{self.prefix}:queued"
+
+    @property
+    def waiting(self) -> str:
+        """Zset key -> ms when its next attempt is due (the durable retry schedule)."""
+        return f"{self.prefix}:waiting"
+
+    @property
+    def leases(self) -> str:
+        """Zset key -> ms when the worker holding it is presumed dead."""
+        return f"{self.prefix}:leases"
+
+    @property
+    def dead(self) -> str:
+        """Zset key -> ms when it was dead-lettered. Trimmed with the retention."""
+        return f"{self.prefix}:dead"
+
+    @property
+    def events(self) -> str:
+        """Stream of order.completed / order.failed events, trimmed to a length."""
+        return f"{self.prefix}:events"
+
+    @property
+    def ticket_seq(self) -> str:
+        """Counter that makes the ids of messages built in Lua unique."""
+        return f"{self.prefix}:seq"
+
+    @property
+    def poison(self) -> str:
+        """List of raw queue messages that could not be read (capped)."""
+        return f"{self.prefix}:poison"
+
+    @property
+    def workers(self) -> str:
+        """Zset worker node name -> ms of its last heartbeat."""
+        return f"{self.prefix}:workers"
+
+    @property
+    def counters(self) -> str:
+        """Hash of fleet-wide counters (orders by outcome, retries by class...)."""
+        return f"{self.prefix}:counters"

@@ -1,0 +1,348 @@
+"""The Redis ledger: every state change of an order, each one atomic (a Lua script in `lua/`).
+
+The ledger is the truth about an order; the Celery queue only carries messages that name orders.
+Scripts keep the invariants written at their top; this module turns Python values into their
+arguments and their replies back into Python values. Reading records lives in `records.py`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib import resources
+from typing import Any
+
+import redis
+
+from worker.keys import Keys
+from worker.settings import Settings
+from worker.tickets import batch_size, ticket_template
+
+Clock = Callable[[], float]
+
+
+def iso(ts: float) -> str:
+    """Unix seconds as ISO-8601 UTC with milliseconds, e.g. `2026-11-28T13:38:30.123Z`."""
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _load(name: str, *, with_tickets: bool = False) -> str:
+    lua = resources.files("worker") / "lua"
+    source = (lua / name).read_text()
+    return (lua / "_tickets.lua").read_text() + source if with_tickets else source
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerConfig:
+    queue: str = "order-dispatch"
+    ttl_s: int = 30 * 86400
+    stream_maxlen: int = 100_000
+    batch_max: int = 16
+    batch_spread: int = 64
+    deadline_s: float = 86400.0
+    lease_s: float = 30.0
+    hold_ambiguous: bool = False
+    pump_limit: int = 1000
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> LedgerConfig:
+        return cls(
+            queue=settings.queue,
+            ttl_s=settings.retention_s,
+            stream_maxlen=settings.stream_maxlen,
+            batch_max=settings.batch_max,
+            batch_spread=settings.batch_spread,
+            deadline_s=settings.retry_deadline_s,
+            lease_s=settings.lease_s,
+            hold_ambiguous=settings.on_ambiguous == "hold",
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class NewOrder:
+    key: str
+    account_id: str
+    order_id: str
+    body: str
+    callback_url: str = ""
+
+
+@dataclass(slots=True)
+class Claim:
+    """An order a worker holds: what it needs to POST, and the token that proves it holds it."""
+
+    key: str
+    token: str
+    body: str
+    account_id: str
+    order_id: str
+    attempts: int
+    ambiguous_attempts: int
+    created_ms: int
+    deadline_ms: int
+    callback_url: str
+
+
+@dataclass(frozen=True, slots=True)
+class PumpReport:
+    due: int
+    lost: int
+    stale: int
+    held: list[str] = field(default_factory=list)
+
+    @property
+    def moved(self) -> int:
+        return self.due + self.lost + self.stale - len(self.held)
+
+
+class Ledger:
+    def __init__(
+        self,
+        client: redis.Redis,
+        config: LedgerConfig,
+        *,
+        keys: Keys | None = None,
+        clock: Clock = time.time,
+    ) -> None:
+        self.redis = client
+        self.config = config
+        self.keys = keys or Keys()
+        self.clock = clock
+        self._parts = json.dumps(ticket_template(config.queue))
+        self._enqueue = client.register_script(_load("enqueue.lua", with_tickets=True))
+        self._claim = client.register_script(_load("claim.lua"))
+        self._begin = client.register_script(_load("begin.lua"))
+        self._finish = client.register_script(_load("finish.lua"))
+        self._pump = client.register_script(_load("pump.lua", with_tickets=True))
+        self._renew = client.register_script(_load("renew.lua"))
+
+    # --- producer side --------------------------------------------------------------------------
+
+    def enqueue(self, orders: Sequence[NewOrder]) -> list[str]:
+        """Create records and queue messages; per order `accepted` or the status it already has."""
+        if not orders:
+            return []
+        now = self.clock()
+        argv: list[Any] = [
+            int(now * 1000),
+            iso(now),
+            self.config.ttl_s,
+            batch_size(len(orders), spread=self.config.batch_spread, batch_max=self.config.batch_max),
+            uuid.uuid4().hex,
+            self._parts,
+            self.keys.record_prefix,
+            int((now + self.config.deadline_s) * 1000),
+        ]
+        for o in orders:
+            argv += [o.key, o.account_id, o.order_id, o.body, o.callback_url]
+        k = self.keys
+        return list(self._enqueue(keys=[k.queued, k.ticket_seq, self.config.queue], args=argv))
+
+    # --- worker side ----------------------------------------------------------------------------
+
+    def claim(self, order_keys: Iterable[str], worker: str) -> list[Claim]:
+        """Take the queued orders among `order_keys` under one lease; skip the others."""
+        order_keys = list(order_keys)
+        if not order_keys:
+            return []
+        now = self.clock()
+        token = uuid.uuid4().hex
+        expiry = int((now + self.config.lease_s) * 1000)
+        reply = self._claim(
+            keys=[self.keys.queued, self.keys.leases],
+            args=[expiry, token, iso(now), worker, self.keys.record_prefix, *order_keys],
+        )
+        claims = []
+        for i in range(0, len(reply), 9):
+            key, body, account, order_id, attempts, ambiguous, created, deadline, cb = reply[i : i + 9]
+            claims.append(
+                Claim(
+                    key=key,
+                    token=token,
+                    body=body,
+                    account_id=account,
+                    order_id=order_id,
+                    attempts=int(attempts or 0),
+                    ambiguous_attempts=int(ambiguous or 0),
+                    created_ms=int(created or 0),
+                    deadline_ms=int(deadline or 0),
+                    callback_url=cb,
+                )
+            )
+        return claims
+
+    def begin(self, claim: Claim) -> bool:
+        """Count the attempt about to be sent; False if the lease was lost meanwhile."""
+        attempts = int(
+            self._begin(args=[self.keys.record(claim.key), claim.token, iso(self.clock())])
+        )
+        if attempts < 0:
+            return False
+        claim.attempts = attempts
+        return True
+
+    def complete(
+        self,
+        claim: Claim,
+        *,
+        api_id: str | None,
+        remote_id: str | None,
+        test_url: str | None,
+        callback: str = "none",
+        history: dict[str, Any] | None = None,
+    ) -> bool:
+        now = self.clock()
+        fields = {
+            "status": "completed",
+            "test_url": test_url or "",
+            "remote_id": remote_id or "",
+            "api_id": api_id or "",
+            "callback": callback,
+            "lease": "",
+            "sending": "",
+            "last_error": "" if test_url else "the API answered without a test_url",
+            "updated_at": iso(now),
+            "completed_at": iso(now),
+        }
+        event = {
+            "type": "order.completed",
+            "key": claim.key,
+            "account_id": claim.account_id,
+            "order_id": claim.order_id,
+            "id": api_id or "",
+            "remote_id": remote_id or "",
+            "test_url": test_url or "",
+            "timestamp": iso(now),
+        }
+        return self._run_finish(claim.key, claim.token, "complete", now, fields, {}, history, event)
+
+    def retry(
+        self,
+        claim: Claim,
+        *,
+        delay_s: float,
+        error: str,
+        ambiguous: bool = False,
+        give_back_attempt: bool = False,
+        history: dict[str, Any] | None = None,
+    ) -> bool:
+        """Schedule the next attempt `delay_s` from now (durably, in the ledger)."""
+        now = self.clock()
+        fields = {
+            "status": "retrying",
+            "lease": "",
+            "sending": "",
+            "last_error": error,
+            "updated_at": iso(now),
+            "next_attempt_at": iso(now + delay_s),
+        }
+        incr = {"ambiguous_attempts": 1} if ambiguous else {}
+        if give_back_attempt:
+            incr["attempts"] = -1
+        mode = "release" if give_back_attempt else "retry"
+        return self._run_finish(claim.key, claim.token, mode, now + delay_s, fields, incr, history)
+
+    def kill(
+        self,
+        claim: Claim,
+        *,
+        stage: str,
+        reason: str,
+        http_status: int | None,
+        error: str,
+        ambiguous: bool = False,
+        history: dict[str, Any] | None = None,
+    ) -> bool:
+        """Dead-letter the order, and tell the results stream."""
+        now = self.clock()
+        fields = {
+            "status": "dead",
+            "dead_stage": stage,
+            "dead_reason": reason,
+            "http_status": "" if http_status is None else str(http_status),
+            "last_error": error,
+            "lease": "",
+            "sending": "",
+            "updated_at": iso(now),
+            "died_at": iso(now),
+        }
+        event = {
+            "type": "order.failed",
+            "key": claim.key,
+            "account_id": claim.account_id,
+            "order_id": claim.order_id,
+            "stage": stage,
+            "reason": reason,
+            "http_status": fields["http_status"],
+            "timestamp": iso(now),
+        }
+        incr = {"ambiguous_attempts": 1} if ambiguous else {}
+        return self._run_finish(claim.key, claim.token, "dead", now, fields, incr, history, event)
+
+    def _run_finish(
+        self,
+        key: str,
+        token: str,
+        mode: str,
+        score_s: float,
+        fields: dict[str, str],
+        incr: dict[str, int],
+        history: dict[str, Any] | None,
+        event: dict[str, str] | None = None,
+    ) -> bool:
+        k = self.keys
+        argv: list[Any] = [
+            key,
+            token,
+            mode,
+            int(score_s * 1000),
+            self.config.ttl_s,
+            self.config.stream_maxlen,
+            k.record_prefix,
+            k.history(key),
+            json.dumps(history) if history else "",
+            2 * len(fields),
+            *[x for pair in fields.items() for x in pair],
+            2 * len(incr),
+            *[x for pair in incr.items() for x in pair],
+        ]
+        if event:
+            argv += [x for pair in event.items() for x in pair]
+        keys = [k.queued, k.waiting, k.leases, k.dead, k.events]
+        return bool(self._finish(keys=keys, args=argv))
+
+    def renew(self, held: Iterable[tuple[str, str]]) -> int:
+        """Extend the leases of (key, token) pairs this worker still holds."""
+        pairs = [x for pair in held for x in pair]
+        if not pairs:
+            return 0
+        expiry = int((self.clock() + self.config.lease_s) * 1000)
+        return int(
+            self._renew(keys=[self.keys.leases], args=[expiry, self.keys.record_prefix, *pairs])
+        )
+
+    def pump(self) -> PumpReport:
+        """Move due retries, expired leases and orphaned orders back onto the queue."""
+        now = self.clock()
+        k = self.keys
+        due, lost, stale, held = self._pump(
+            keys=[k.waiting, k.leases, k.queued, k.ticket_seq, self.config.queue, k.dead, k.events],
+            args=[
+                int(now * 1000),
+                iso(now),
+                self.config.pump_limit,
+                self.config.batch_max,
+                uuid.uuid4().hex,
+                self._parts,
+                int(self.config.lease_s * 1000),
+                k.record_prefix,
+                1 if self.config.hold_ambiguous else 0,
+                self.config.ttl_s,
+                self.config.stream_maxlen,
+            ],
+        )
+        return PumpReport(due=int(due), lost=int(lost), stale=int(stale), held=list(held))

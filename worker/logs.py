@@ -1,0 +1,57 @@
+"""One structured log line per lifecycle step of an order (JSON in production).
+
+Lines carry the order key, the attempt and the outcome, never the order's content: no names,
+emails, passthrough or test URLs.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any
+
+logger = logging.getLogger("order_dispatch")
+
+_STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "event": record.getMessage(),
+        }
+        for key, value in record.__dict__.items():
+            if key not in _STANDARD and not key.startswith("_"):
+                line[key] = value
+        if record.exc_info and record.exc_info[0] is not None:
+            line["exception"] = record.exc_info[0].__name__
+        return json.dumps(line, default=str)
+
+
+class ConsoleFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        extras = " ".join(
+            f"{k}={v}"
+            for k, v in record.__dict__.items()
+            if k not in _STANDARD and not k.startswith("_")
+        )
+        return f"{record.levelname.lower():<7} {record.getMessage():<22} {extras}".rstrip()
+
+
+def configure(fmt: str = "json", level: int = logging.INFO) -> None:
+    """Send order-dispatch's lines to stderr in the chosen format (called by entry points)."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(JsonFormatter() if fmt == "json" else ConsoleFormatter())
+    logger.handlers[:] = [handler]
+    logger.setLevel(level)
+    logger.propagate = False
+
+
+def step(event: str, *, level: int = logging.INFO, **fields: Any) -> None:
+    """Log one lifecycle step, e.g. `step("order.completed", order_key=k, attempt=1)`."""
+    logger.log(level, event, extra=fields)

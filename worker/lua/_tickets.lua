@@ -1,0 +1,20 @@
+-- Shared by the scripts that publish queue messages (prepended by ledger.py).
+-- push_tickets: one Celery message per `batch` keys, its id unique through a counter.
+local function push_tickets(queue, seqkey, nonce, parts, keys, batch)
+  local pushed = 0
+  for i = 1, #keys, batch do
+    local chunk = {}
+    for j = i, math.min(i + batch - 1, #keys) do chunk[#chunk + 1] = keys[j] end
+    local escaped = string.sub(cjson.encode(cjson.encode(chunk)), 2, -2)
+    local tid = nonce .. '.' .. redis.call('INCR', seqkey)
+    local out = {}
+    for _, p in ipairs(parts) do
+      if p == '@@TID@@' then out[#out + 1] = tid
+      elseif p == '@@KEYS@@' then out[#out + 1] = escaped
+      else out[#out + 1] = p end
+    end
+    redis.call('LPUSH', queue, table.concat(out))
+    pushed = pushed + 1
+  end
+  return pushed
+end

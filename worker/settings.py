@@ -1,0 +1,144 @@
+"""The one place the environment is read.
+
+`Settings()` is built once at each entry point (the CLI, the worker process, the bench) and passed
+down; nothing reads `os.environ` at import time. Related knobs are handed out as small frozen
+policies (`RetryPolicy`, `HttpPolicy`) so that pure functions take only what they use.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Literal
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_CALLBACK_SCHEDULE_S = (0.0, 5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0)
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """When to try a failed POST again, and when to give up."""
+
+    base_s: float = 1.0
+    cap_s: float = 600.0
+    max_attempts: int = 25
+    deadline_s: float = 86400.0
+    # A Retry-After longer than this is not believed (a broken proxy can send a year).
+    retry_after_cap_s: float = 3600.0
+
+
+@dataclass(frozen=True, slots=True)
+class HttpPolicy:
+    """How the worker talks to the API."""
+
+    api_url: str
+    timeout_s: float
+    connect_timeout_s: float = 10.0
+
+
+def _split_csv(value: object) -> object:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """Every `DISPATCH_*` variable (and Sentry's own three), typed and checked."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="DISPATCH_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="forbid",
+        frozen=True,
+    )
+
+    redis_url: str = "redis://localhost:6379/0"
+    api_url: str = "https://api.stackone.com"
+    api_key: SecretStr = SecretStr("")
+    account_id: str | None = None
+
+    callback_url: str | None = None
+    callback_secret: SecretStr = SecretStr("")
+    callback_allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    callback_allow_private: bool = False
+    callback_schedule_s: Annotated[tuple[float, ...], NoDecode] = DEFAULT_CALLBACK_SCHEDULE_S
+    callback_timeout_s: float = Field(default=15.0, gt=0)
+
+    rate_limit: str = "900/minute"
+    on_ambiguous: Literal["retry", "hold"] = "retry"
+    retry_base_s: float = Field(default=1.0, gt=0)
+    retry_cap_s: float = Field(default=600.0, gt=0)
+    retry_max_attempts: int = Field(default=25, ge=1)
+    retry_deadline_s: float = Field(default=86400.0, gt=0)
+
+    lease_s: float = Field(default=30.0, gt=0)
+    retention_days: float = Field(default=30.0, gt=0)
+    http_timeout_s: float = Field(default=75.0, gt=0)
+    max_order_bytes: int = Field(default=256 * 1024, gt=0)
+    stream_maxlen: int = Field(default=100_000, gt=0)
+    queue: str = "order-dispatch"
+    # Orders per queue message when a burst is enqueued (one message per order would cap the
+    # producer and the worker at Celery's per-message cost).
+    batch_max: int = Field(default=16, ge=1, le=500)
+    # How many messages a burst is spread over at least, so that every worker thread gets work.
+    batch_spread: int = Field(default=64, ge=1)
+    worker_concurrency: int = Field(default=64, ge=1)
+    log_format: Literal["json", "console"] = "json"
+
+    sentry_dsn: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("SENTRY_DSN", "DISPATCH_SENTRY_DSN")
+    )
+    sentry_environment: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("SENTRY_ENVIRONMENT", "DISPATCH_SENTRY_ENVIRONMENT"),
+    )
+    sentry_release: str | None = Field(
+        default=None, validation_alias=AliasChoices("SENTRY_RELEASE", "DISPATCH_SENTRY_RELEASE")
+    )
+
+    @field_validator("callback_allowed_hosts", mode="before")
+    @classmethod
+    def _hosts_from_csv(cls, value: object) -> object:
+        return _split_csv(value)
+
+    @field_validator("callback_schedule_s", mode="before")
+    @classmethod
+    def _schedule_from_csv(cls, value: object) -> object:
+        return _split_csv(value)
+
+    @field_validator("api_url", "callback_url")
+    @classmethod
+    def _absolute_http_url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an absolute http(s) URL")
+        return value.rstrip("/")
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: str) -> str:
+        if not value.startswith(("redis://", "rediss://", "unix://", "sentinel://")):
+            raise ValueError("must start with redis://, rediss://, unix:// or sentinel://")
+        return value
+
+    def retry_policy(self) -> RetryPolicy:
+        return RetryPolicy(
+            base_s=self.retry_base_s,
+            cap_s=self.retry_cap_s,
+            max_attempts=self.retry_max_attempts,
+            deadline_s=self.retry_deadline_s,
+        )
+
+    def http_policy(self) -> HttpPolicy:
+        return HttpPolicy(
+            api_url=self.api_url,
+            timeout_s=self.http_timeout_s,
+            connect_timeout_s=min(10.0, self.http_timeout_s),
+        )
+
+    @property
+    def retention_s(self) -> int:
+        return int(self.retention_days * 86400)
