@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 import redis
 
-from worker.errors import FieldError, InvalidOrder, ServiceUnavailable
+from worker.errors import ConfigurationError, FieldError, InvalidOrder, ServiceUnavailable
 from worker.keys import Keys
 from worker.ledger import Ledger, LedgerConfig, NewOrder
 from worker.orders import Order, check_account_id, checked_body, order_key, parse_order
@@ -161,11 +161,11 @@ class Dispatcher:
     def _account(self, account_id: str | None) -> str:
         account = account_id or self.settings.account_id
         if not account:
-            raise InvalidOrder([FieldError("account", "no account: pass one or set DISPATCH_ACCOUNT_ID")])
+            raise ConfigurationError("no account: pass --account or set DISPATCH_ACCOUNT_ID")
         try:
             return check_account_id(account)
         except ValueError as exc:
-            raise InvalidOrder([FieldError("account", str(exc))]) from None
+            raise ConfigurationError(f"account {account!r}: {exc}") from None
 
     # --- read -----------------------------------------------------------------------------------
 

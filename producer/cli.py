@@ -88,9 +88,8 @@ def enqueue(file: IO[str], account_id: str | None, callback_url: str | None, dry
                 report = dispatcher.enqueue_many(read_orders(file), account_id=account_id,
                                                  callback_url=callback_url, dry_run=dry_run,
                                                  on_progress=tick)
-        except InvalidOrder as exc:  # the account or the callback URL: nothing can go through
-            err.print(f"[red]error[/]: {exc}")
-            sys.exit(EX_USAGE)
+        except InvalidOrder as exc:  # the callback URL: no order can go through
+            raise click.BadParameter(str(exc), param_hint="--callback-url") from None
     for result in report.results:
         if as_json:
             emit_json(result.as_dict())
@@ -132,11 +131,7 @@ def status(keys: tuple[str, ...], account_id: str | None, as_json: bool) -> None
     settings = load_settings()
     with service_errors():
         dispatcher = _dispatcher(settings)
-        try:
-            resolved = [dispatcher.resolve(k, account_id) for k in keys]
-        except InvalidOrder as exc:
-            err.print(f"[red]error[/]: {exc}")
-            sys.exit(EX_USAGE)
+        resolved = [dispatcher.resolve(k, account_id) for k in keys]
         records = dispatcher.records(resolved)
     missing = 0
     for key, record in zip(resolved, records, strict=True):
