@@ -128,9 +128,12 @@ class RedisServer:
 
 def spawn(args: list[str], env: Mapping[str, str], *, log: Path | None = None) -> subprocess.Popen[bytes]:
     """Start a child in its own process group (so it and its children can be killed at once)."""
-    out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 - the child owns it
-    return subprocess.Popen(args, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    if log is None:
+        return subprocess.Popen(args, env={**os.environ, **env}, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    with open(log, "ab") as out:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen(args, env={**os.environ, **env}, stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True)
 
 
 def start_sandbox(port: int, *, api_key: str | None = None, log: Path | None = None,

@@ -154,6 +154,6 @@ def make_settings(redis_url: str, **overrides: object) -> Settings:
 
 @pytest.fixture
 def dispatcher(redis_url: str) -> Iterator[Dispatcher]:
-    d = Dispatcher(test_settings(redis_url))
+    d = Dispatcher(make_settings(redis_url))
     yield d
     d.redis.close()

@@ -15,12 +15,14 @@ from celery import Celery, signals
 
 from worker.runtime import get_runtime
 from worker.settings import Settings
+from worker.transport import transport_for
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:
     concurrency = settings.worker_concurrency
     return {
         "broker_url": settings.redis_url,
+        "broker_transport": transport_for(settings.redis_url),
         "broker_connection_retry_on_startup": True,
         "broker_connection_max_retries": None,
         "broker_transport_options": {

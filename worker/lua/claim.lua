@@ -9,7 +9,8 @@ for i = 6, #ARGV do
   local key = ARGV[i]
   local rk = prefix .. key
   if redis.call('ZREM', KEYS[1], key) == 1 then
-    if redis.call('EXISTS', rk) == 1 then
+    local status = redis.call('HGET', rk, 'status')
+    if status and status ~= 'completed' and status ~= 'delivered' and status ~= 'dead' then
       redis.call('ZADD', KEYS[2], expiry, key)
       redis.call('HSET', rk, 'status', 'submitting', 'lease', token, 'worker', worker,
         'updated_at', now_iso)

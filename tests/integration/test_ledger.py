@@ -1,0 +1,213 @@
+"""The ledger's scripts against a real redis-server, with an injected clock."""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import redis
+
+from worker.keys import Keys
+from worker.ledger import Ledger, LedgerConfig, NewOrder
+from worker.records import read_events, read_records
+from worker.tickets import fill_ticket, ticket_template
+
+K = Keys()
+
+
+class Clock:
+    def __init__(self, t: float = 1_800_000_000.0) -> None:
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+def make_ledger(client: redis.Redis, clock: Clock, **config: object) -> Ledger:
+    return Ledger(client, LedgerConfig(queue="q", lease_s=3.0, **config), clock=clock)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def ledger(redis_client: redis.Redis, clock: Clock) -> Ledger:
+    return make_ledger(redis_client, clock)
+
+
+def new(i: int, account: str = "acc") -> NewOrder:
+    return NewOrder(f"{account}:o{i}", account, f"o{i}", json.dumps({"id": f"o{i}"}))
+
+
+def queued_keys(client: redis.Redis) -> list[list[str]]:
+    """The key lists of the messages on the queue, oldest first."""
+    return [json.loads(json.loads(m)["body"])[0][0] for m in reversed(client.lrange("q", 0, -1))]
+
+
+def test_enqueue_creates_record_and_message_once(ledger: Ledger, redis_client: redis.Redis) -> None:
+    assert ledger.enqueue([new(1), new(2)]) == ["accepted", "accepted"]
+    assert ledger.enqueue([new(1)]) == ["queued"]
+    assert sorted(k for keys in queued_keys(redis_client) for k in keys) == ["acc:o1", "acc:o2"]
+    record = read_records(redis_client, K, ["acc:o1"])[0]
+    assert record is not None
+    assert (record.status, record.attempts, record.account_id, record.order_id) == (
+        "queued", 0, "acc", "o1")
+
+
+def test_a_key_twice_in_one_batch_is_a_duplicate(ledger: Ledger) -> None:
+    assert ledger.enqueue([new(1), new(1)]) == ["accepted", "queued"]
+
+
+def test_lua_message_is_the_template_filled(ledger: Ledger, redis_client: redis.Redis) -> None:
+    ledger.enqueue([new(1)])
+    raw = redis_client.lrange("q", 0, -1)[0]
+    tid = json.loads(raw)["headers"]["id"]
+    assert raw == fill_ticket(ticket_template("q"), tid, ["acc:o1"])
+
+
+def test_racing_producers_create_each_record_once(redis_client: redis.Redis, clock: Clock) -> None:
+    orders = [new(i) for i in range(200)]
+
+    def produce(_: int) -> list[str]:
+        return make_ledger(redis_client, clock).enqueue(orders)
+
+    with ThreadPoolExecutor(4) as pool:
+        replies = list(pool.map(produce, range(4)))
+    accepted = [sum(r[i] == "accepted" for r in replies) for i in range(200)]
+    assert accepted == [1] * 200
+    assert sum(len(keys) for keys in queued_keys(redis_client)) == 200
+
+
+def test_only_one_worker_claims_an_order(ledger: Ledger) -> None:
+    ledger.enqueue([new(1)])
+    first = ledger.claim(["acc:o1"], "w1")
+    second = ledger.claim(["acc:o1"], "w2")
+    assert [c.key for c in first] == ["acc:o1"]
+    assert second == []
+
+
+def test_begin_counts_an_attempt_once_and_only_for_the_holder(ledger: Ledger) -> None:
+    ledger.enqueue([new(1)])
+    (claim,) = ledger.claim(["acc:o1"], "w1")
+    assert ledger.begin(claim) and claim.attempts == 1
+    assert ledger.begin(claim) and claim.attempts == 1  # a repeated call (retried command)
+    claim.token = "someone-else"
+    assert not ledger.begin(claim)
+
+
+def test_complete_records_the_result_and_tells_the_stream(ledger: Ledger, redis_client: redis.Redis) -> None:
+    ledger.enqueue([new(1)])
+    (claim,) = ledger.claim(["acc:o1"], "w1")
+    ledger.begin(claim)
+    assert ledger.complete(claim, api_id="a1", remote_id="r1", test_url="https://t/1")
+    assert not ledger.complete(claim, api_id="a1", remote_id="r1", test_url="https://t/1")
+    record = read_records(redis_client, K, ["acc:o1"])[0]
+    assert record is not None
+    assert (record.status, record.test_url, record.remote_id) == ("completed", "https://t/1", "r1")
+    (event,) = read_events(redis_client, K)
+    assert event.type == "order.completed"
+    assert event.data["test_url"] == "https://t/1" and event.data["key"] == "acc:o1"
+    assert redis_client.zcard(K.leases) == 0
+    # A stray second message for a completed order claims nothing: it is never POSTed again.
+    redis_client.zadd(K.queued, {"acc:o1": 0})
+    assert ledger.claim(["acc:o1"], "w2") == []
+
+
+def test_retry_waits_in_the_ledger_until_due(ledger: Ledger, redis_client: redis.Redis, clock: Clock) -> None:
+    ledger.enqueue([new(1)])
+    redis_client.delete("q")
+    (claim,) = ledger.claim(["acc:o1"], "w1")
+    ledger.begin(claim)
+    assert ledger.retry(claim, delay_s=10, error="http_503")
+    assert redis_client.zscore(K.waiting, "acc:o1") == pytest.approx((clock.t + 10) * 1000)
+    clock.t += 9
+    assert ledger.pump().due == 0
+    clock.t += 2
+    assert ledger.pump().due == 1
+    assert queued_keys(redis_client) == [["acc:o1"]]
+    (again,) = ledger.claim(["acc:o1"], "w2")
+    assert again.attempts == 1
+
+
+def test_retry_by_a_worker_that_lost_its_lease_is_refused(ledger: Ledger) -> None:
+    ledger.enqueue([new(1)])
+    (claim,) = ledger.claim(["acc:o1"], "w1")
+    claim.token = "stale"
+    assert not ledger.retry(claim, delay_s=1, error="x")
+    assert not ledger.kill(claim, stage="submit", reason="rejected", http_status=422, error="x")
+
+
+def test_expired_lease_after_sending_is_ambiguous_and_requeued(
+    ledger: Ledger, redis_client: redis.Redis, clock: Clock
+) -> None:
+    ledger.enqueue([new(1), new(2)])
+    redis_client.delete("q")
+    sent, unsent = ledger.claim(["acc:o1", "acc:o2"], "w1")
+    ledger.begin(sent)
+    clock.t += 4  # past the 3 s lease
+    report = ledger.pump()
+    assert (report.lost, report.held) == (2, [])
+    records = read_records(redis_client, K, ["acc:o1", "acc:o2"])
+    assert [(r.ambiguous_attempts, r.attempts) for r in records if r] == [(1, 1), (0, 0)]
+    assert sorted(k for keys in queued_keys(redis_client) for k in keys) == ["acc:o1", "acc:o2"]
+
+
+def test_expired_lease_with_hold_dead_letters_the_ambiguous_order(
+    redis_client: redis.Redis, clock: Clock
+) -> None:
+    ledger = make_ledger(redis_client, clock, hold_ambiguous=True)
+    ledger.enqueue([new(1)])
+    (claim,) = ledger.claim(["acc:o1"], "w1")
+    ledger.begin(claim)
+    clock.t += 4
+    assert ledger.pump().held == ["acc:o1"]
+    record = read_records(redis_client, K, ["acc:o1"])[0]
+    assert record is not None
+    assert (record.status, record.dead_reason, record.ambiguous_attempts) == ("dead", "ambiguous", 1)
+    assert [e.type for e in read_events(redis_client, K)] == ["order.failed"]
+
+
+def test_renew_keeps_a_live_lease(ledger: Ledger, redis_client: redis.Redis, clock: Clock) -> None:
+    ledger.enqueue([new(1)])
+    (claim,) = ledger.claim(["acc:o1"], "w1")
+    clock.t += 2
+    assert ledger.renew([(claim.key, claim.token)]) == 1
+    assert ledger.renew([(claim.key, "not-mine")]) == 0
+    clock.t += 2  # 4 s after the claim, 2 s after the renewal
+    assert ledger.pump().lost == 0
+
+
+def test_an_order_whose_message_was_lost_is_queued_again(
+    ledger: Ledger, redis_client: redis.Redis, clock: Clock
+) -> None:
+    ledger.enqueue([new(1)])
+    redis_client.delete("q")  # the message vanished with a worker
+    clock.t += 1
+    assert ledger.pump().stale == 0  # too recent to tell
+    clock.t += 3
+    assert ledger.pump().stale == 1
+    assert queued_keys(redis_client) == [["acc:o1"]]
+
+
+def test_no_message_is_added_while_the_queue_still_holds_some(
+    ledger: Ledger, redis_client: redis.Redis, clock: Clock
+) -> None:
+    ledger.enqueue([new(1)])
+    clock.t += 60  # a deep queue: old, but its message is still waiting
+    assert ledger.pump().stale == 0
+    assert redis_client.llen("q") == 1
+
+
+def test_kill_dead_letters_and_tells_the_stream(ledger: Ledger, redis_client: redis.Redis) -> None:
+    ledger.enqueue([new(1)])
+    (claim,) = ledger.claim(["acc:o1"], "w1")
+    assert ledger.kill(claim, stage="submit", reason="rejected", http_status=422, error="http_422")
+    assert redis_client.zscore(K.dead, "acc:o1") is not None
+    record = read_records(redis_client, K, ["acc:o1"])[0]
+    assert record is not None
+    assert (record.status, record.dead_reason, record.http_status) == ("dead", "rejected", 422)
+    (event,) = read_events(redis_client, K)
+    assert (event.type, event.data["http_status"]) == ("order.failed", "422")
