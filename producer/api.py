@@ -49,8 +49,12 @@ class EnqueueResult:
     errors: list[FieldError] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"line": self.line, "key": self.key, "outcome": self.outcome,
-                               "status": self.status}
+        out: dict[str, Any] = {
+            "line": self.line,
+            "key": self.key,
+            "outcome": self.outcome,
+            "status": self.status,
+        }
         if self.errors:
             out["errors"] = [e.as_dict() for e in self.errors]
         return out
@@ -94,14 +98,18 @@ class Dispatcher:
         try:
             self.redis.ping()
         except redis.RedisError as exc:
-            raise ServiceUnavailable(f"Redis at {_safe_url(self.settings.redis_url)}: {exc}") from exc
+            raise ServiceUnavailable(
+                f"Redis at {_safe_url(self.settings.redis_url)}: {exc}"
+            ) from exc
 
     # --- enqueue --------------------------------------------------------------------------------
 
     def enqueue(
         self, order: RawOrder, *, account_id: str | None = None, callback_url: str | None = None
     ) -> EnqueueResult:
-        return self.enqueue_many([order], account_id=account_id, callback_url=callback_url).results[0]
+        return self.enqueue_many([order], account_id=account_id, callback_url=callback_url).results[
+            0
+        ]
 
     def enqueue_many(
         self,
@@ -116,7 +124,9 @@ class Dispatcher:
         account = self._account(account_id)
         if callback_url is not None:
             try:
-                callback_url = check_callback_url(callback_url, self.settings.callback_allowed_hosts)
+                callback_url = check_callback_url(
+                    callback_url, self.settings.callback_allowed_hosts
+                )
             except ValueError as exc:
                 raise InvalidOrder([FieldError("callback_url", str(exc))]) from None
         report = EnqueueReport()
@@ -128,7 +138,9 @@ class Dispatcher:
                 report.results.append(EnqueueResult(item.number, None, "invalid", None, exc.errors))
                 continue
             key = order_key(account, order.id)
-            pending.append((item.number, NewOrder(key, account, order.id, body, callback_url or "")))
+            pending.append(
+                (item.number, NewOrder(key, account, order.id, body, callback_url or ""))
+            )
             if len(pending) >= CHUNK:
                 report.results += self._flush(pending, dry_run)
                 pending = []
@@ -148,7 +160,9 @@ class Dispatcher:
         try:
             statuses = self.ledger.enqueue([o for _, o in pending])
         except redis.RedisError as exc:
-            raise ServiceUnavailable(f"Redis at {_safe_url(self.settings.redis_url)}: {exc}") from exc
+            raise ServiceUnavailable(
+                f"Redis at {_safe_url(self.settings.redis_url)}: {exc}"
+            ) from exc
         # The script answers `accepted`, or the status of a key known before (also earlier in
         # this same batch).
         return [

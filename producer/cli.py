@@ -73,21 +73,28 @@ def main() -> None:
 
 @main.command()
 @click.argument("file", type=click.File("r"), default="-")
-@click.option("--account", "account_id", help="Account (x-account-id); default DISPATCH_ACCOUNT_ID.")
+@click.option(
+    "--account", "account_id", help="Account (x-account-id); default DISPATCH_ACCOUNT_ID."
+)
 @click.option("--callback-url", help="Per-order callback URL (its host must be allowed).")
 @click.option("--dry-run", is_flag=True, help="Validate only; enqueue nothing.")
 @click.option("--json", "as_json", is_flag=True, help="JSON Lines on stdout.")
-def enqueue(file: IO[str], account_id: str | None, callback_url: str | None, dry_run: bool,
-            as_json: bool) -> None:
+def enqueue(
+    file: IO[str], account_id: str | None, callback_url: str | None, dry_run: bool, as_json: bool
+) -> None:
     """Validate and enqueue orders from FILE (JSON Lines or a JSON array; - for stdin)."""
     settings = load_settings()
     with service_errors():
         dispatcher = Dispatcher(settings) if dry_run else _dispatcher(settings)
         try:
             with _progress(enabled=sys.stdout.isatty() and not as_json) as tick:
-                report = dispatcher.enqueue_many(read_orders(file), account_id=account_id,
-                                                 callback_url=callback_url, dry_run=dry_run,
-                                                 on_progress=tick)
+                report = dispatcher.enqueue_many(
+                    read_orders(file),
+                    account_id=account_id,
+                    callback_url=callback_url,
+                    dry_run=dry_run,
+                    on_progress=tick,
+                )
         except InvalidOrder as exc:  # the callback URL: no order can go through
             raise click.BadParameter(str(exc), param_hint="--callback-url") from None
     for result in report.results:
@@ -97,7 +104,9 @@ def enqueue(file: IO[str], account_id: str | None, callback_url: str | None, dry
             _print_result(result)
     if not as_json:
         verb = "would be accepted" if dry_run else "accepted"
-        err.print(f"{report.accepted} {verb}, {report.duplicate} duplicate, {report.invalid} invalid")
+        err.print(
+            f"{report.accepted} {verb}, {report.duplicate} duplicate, {report.invalid} invalid"
+        )
     sys.exit(EX_DATAERR if report.invalid else EX_OK)
 
 
@@ -116,8 +125,13 @@ def _progress(*, enabled: bool) -> Iterator[Callable[[int], None]]:
     if not enabled:
         yield lambda _n: None
         return
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                  console=err, transient=True) as progress:
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    ) as progress:
         task = progress.add_task("enqueueing", total=None)
         yield lambda n: progress.update(task, description=f"enqueued {n} orders")
 
@@ -149,20 +163,27 @@ def status(keys: tuple[str, ...], account_id: str | None, as_json: bool) -> None
 
 
 def _print_record(r: Record) -> None:
-    out.print(f"[bold]{r.key}[/]  {r.status}  attempts={r.attempts} ambiguous={r.ambiguous_attempts} "
-              f"callback={r.callback}")
+    out.print(
+        f"[bold]{r.key}[/]  {r.status}  attempts={r.attempts} ambiguous={r.ambiguous_attempts} "
+        f"callback={r.callback}"
+    )
     if r.test_url:
         out.print(f"  test_url: {r.test_url}")
     if r.last_error:
         out.print(f"  last_error: {r.last_error}")
     if r.status == "dead":
-        out.print(f"  dead: stage={r.dead_stage} reason={r.dead_reason} http_status={r.http_status}")
+        out.print(
+            f"  dead: stage={r.dead_stage} reason={r.dead_reason} http_status={r.http_status}"
+        )
 
 
 @main.command()
 @click.option("--follow", "-f", is_flag=True, help="Keep printing events as they come.")
-@click.option("--since", default=None, help="Stream id to start after (default: the start; "
-              "with --follow: now).")
+@click.option(
+    "--since",
+    default=None,
+    help="Stream id to start after (default: the start; with --follow: now).",
+)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per event.")
 def results(follow: bool, since: str | None, as_json: bool) -> None:
     """Print the results stream (order.completed and order.failed events)."""
@@ -187,10 +208,13 @@ def _print_event(event: Event, as_json: bool) -> None:
         return
     d = event.data
     if event.type == "order.completed":
-        out.print(f"{event.id}  [green]{event.type}[/]  {d.get('key')}  {d.get('test_url') or '(no test_url)'}")
+        url = d.get("test_url") or "(no test_url)"
+        out.print(f"{event.id}  [green]{event.type}[/]  {d.get('key')}  {url}")
     else:
-        out.print(f"{event.id}  [red]{event.type}[/]  {d.get('key')}  {d.get('stage')}/{d.get('reason')} "
-                  f"{d.get('http_status') or ''}")
+        out.print(
+            f"{event.id}  [red]{event.type}[/]  {d.get('key')}  {d.get('stage')}/{d.get('reason')} "
+            f"{d.get('http_status') or ''}"
+        )
 
 
 @main.command()
@@ -198,25 +222,50 @@ def _print_event(event: Event, as_json: bool) -> None:
 @click.option("--port", default=8080, show_default=True, type=int)
 @click.option("--api-key", default=None, help="Accept only this API key (default: any non-empty).")
 @click.option("--latency-ms", default=0.0, type=float, help="Added to every POST.")
-@click.option("--fail-status", default=None, type=int, help="Answer this status to the first "
-              "--fail-times attempts of each order.")
+@click.option(
+    "--fail-status",
+    default=None,
+    type=int,
+    help="Answer this status to the first --fail-times attempts of each order.",
+)
 @click.option("--fail-times", default=0, type=int)
 @click.option("--retry-after", default=None, help="Retry-After sent with --fail-status.")
-@click.option("--drop-times", default=0, type=int, help="Create, then drop the connection, for "
-              "the first N attempts of each order.")
+@click.option(
+    "--drop-times",
+    default=0,
+    type=int,
+    help="Create, then drop the connection, for the first N attempts of each order.",
+)
 @click.option("--reject-status", default=None, type=int, help="Answer this status to every POST.")
 @click.option("--no-idempotency", is_flag=True, help="Create again on a repeated Idempotency-Key.")
-def sandbox(host: str, port: int, api_key: str | None, latency_ms: float, fail_status: int | None,
-            fail_times: int, retry_after: str | None, drop_times: int, reject_status: int | None,
-            no_idempotency: bool) -> None:
+def sandbox(
+    host: str,
+    port: int,
+    api_key: str | None,
+    latency_ms: float,
+    fail_status: int | None,
+    fail_times: int,
+    retry_after: str | None,
+    drop_times: int,
+    reject_status: int | None,
+    no_idempotency: bool,
+) -> None:
     """Serve a StackOne-compatible sandbox of the orders endpoint, with faults to inject."""
     from sandbox.app import Faults, serve
 
-    faults = Faults(latency_ms=latency_ms, fail_status=fail_status, fail_times=fail_times,
-                    retry_after=retry_after, drop_times=drop_times, reject_status=reject_status,
-                    honor_idempotency=not no_idempotency)
-    err.print(f"sandbox listening on http://{host}:{port} (faults: PUT /_sandbox/faults, "
-              f"counts: GET /_sandbox/stats)")
+    faults = Faults(
+        latency_ms=latency_ms,
+        fail_status=fail_status,
+        fail_times=fail_times,
+        retry_after=retry_after,
+        drop_times=drop_times,
+        reject_status=reject_status,
+        honor_idempotency=not no_idempotency,
+    )
+    err.print(
+        f"sandbox listening on http://{host}:{port} (faults: PUT /_sandbox/faults, "
+        f"counts: GET /_sandbox/stats)"
+    )
     serve(host, port, api_key, faults=faults)
 
 

@@ -62,11 +62,15 @@ def run_demo(settings: Settings, *, timeout_s: float, console: Console) -> int:
         stack.callback(stop, worker)
         console.print(f"Worker: started (logs in {logs})")
 
-        demo_settings = settings.model_copy(update={"redis_url": redis_url, "account_id": DEMO_ACCOUNT})
+        demo_settings = settings.model_copy(
+            update={"redis_url": redis_url, "account_id": DEMO_ACCOUNT}
+        )
         dispatcher = Dispatcher(demo_settings)
         report = dispatcher.enqueue_many(sample_lines(), account_id=DEMO_ACCOUNT)
         keys = [r.key for r in report.results if r.key]
-        console.print(f"Enqueued {report.accepted} sample orders ({report.duplicate} already known)")
+        console.print(
+            f"Enqueued {report.accepted} sample orders ({report.duplicate} already known)"
+        )
         try:
             records = _wait(dispatcher, keys, timeout_s=timeout_s, console=console)
         except KeyboardInterrupt:
@@ -80,8 +84,9 @@ def run_demo(settings: Settings, *, timeout_s: float, console: Console) -> int:
     return 1  # pragma: no cover - the ExitStack never swallows
 
 
-def _wait(dispatcher: Dispatcher, keys: list[str], *, timeout_s: float,
-          console: Console) -> list[Record | None]:
+def _wait(
+    dispatcher: Dispatcher, keys: list[str], *, timeout_s: float, console: Console
+) -> list[Record | None]:
     deadline = time.monotonic() + timeout_s
     with console.status("waiting for the worker to place the orders..."):
         while True:

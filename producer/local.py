@@ -29,8 +29,13 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_until(predicate: Callable[[], bool], *, timeout_s: float, interval_s: float = 0.05,
-               what: str = "condition") -> None:
+def wait_until(
+    predicate: Callable[[], bool],
+    *,
+    timeout_s: float,
+    interval_s: float = 0.05,
+    what: str = "condition",
+) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if predicate():
@@ -65,8 +70,14 @@ def kill(proc: subprocess.Popen[bytes]) -> None:
 class RedisServer:
     """A private redis-server on a free port, with its own directory."""
 
-    def __init__(self, *, port: int | None = None, appendonly: bool = False,
-                 appendfsync: str = "everysec", directory: Path | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        port: int | None = None,
+        appendonly: bool = False,
+        appendfsync: str = "everysec",
+        directory: Path | None = None,
+    ) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
             raise LocalError(
@@ -87,13 +98,29 @@ class RedisServer:
 
     def start(self) -> RedisServer:
         args = [
-            self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-            "--dir", str(self.directory), "--appendonly", "yes" if self.appendonly else "no",
-            "--appendfsync", self.appendfsync, "--maxmemory-policy", "noeviction",
-            "--protected-mode", "yes", "--loglevel", "warning",
+            self.binary,
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--dir",
+            str(self.directory),
+            "--appendonly",
+            "yes" if self.appendonly else "no",
+            "--appendfsync",
+            self.appendfsync,
+            "--maxmemory-policy",
+            "noeviction",
+            "--protected-mode",
+            "yes",
+            "--loglevel",
+            "warning",
         ]
-        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                     start_new_session=True)
+        self.proc = subprocess.Popen(
+            args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+        )
         client = redis.Redis(host="127.0.0.1", port=self.port, socket_connect_timeout=0.5)
 
         def up() -> bool:
@@ -126,18 +153,35 @@ class RedisServer:
         self.stop()
 
 
-def spawn(args: list[str], env: Mapping[str, str], *, log: Path | None = None) -> subprocess.Popen[bytes]:
+def spawn(
+    args: list[str], env: Mapping[str, str], *, log: Path | None = None
+) -> subprocess.Popen[bytes]:
     """Start a child in its own process group (so it and its children can be killed at once)."""
     if log is None:
-        return subprocess.Popen(args, env={**os.environ, **env}, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+        return subprocess.Popen(
+            args,
+            env={**os.environ, **env},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     with open(log, "ab") as out:  # the child keeps its own copy of the descriptor
-        return subprocess.Popen(args, env={**os.environ, **env}, stdout=out,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+        return subprocess.Popen(
+            args,
+            env={**os.environ, **env},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
 
-def start_sandbox(port: int, *, api_key: str | None = None, log: Path | None = None,
-                  extra: list[str] | None = None) -> subprocess.Popen[bytes]:
+def start_sandbox(
+    port: int,
+    *,
+    api_key: str | None = None,
+    log: Path | None = None,
+    extra: list[str] | None = None,
+) -> subprocess.Popen[bytes]:
     args = [sys.executable, "-m", "producer", "sandbox", "--port", str(port)]
     if api_key:
         args += ["--api-key", api_key]
@@ -146,16 +190,36 @@ def start_sandbox(port: int, *, api_key: str | None = None, log: Path | None = N
 
     control = SandboxControl(f"http://127.0.0.1:{port}")
     try:
-        wait_until(lambda: proc.poll() is None and control.healthy(), timeout_s=20, what="the sandbox")
+        wait_until(
+            lambda: proc.poll() is None and control.healthy(), timeout_s=20, what="the sandbox"
+        )
     finally:
         control.close()
     return proc
 
 
-def start_worker(env: Mapping[str, str], *, name: str = "worker", concurrency: int | None = None,
-                 log: Path | None = None, loglevel: str = "warning") -> subprocess.Popen[bytes]:
-    args = [sys.executable, "-m", "celery", "-A", "worker", "worker", "-n", f"{name}@%h",
-            "-l", loglevel, "--without-gossip", "--without-mingle"]
+def start_worker(
+    env: Mapping[str, str],
+    *,
+    name: str = "worker",
+    concurrency: int | None = None,
+    log: Path | None = None,
+    loglevel: str = "warning",
+) -> subprocess.Popen[bytes]:
+    args = [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "worker",
+        "worker",
+        "-n",
+        f"{name}@%h",
+        "-l",
+        loglevel,
+        "--without-gossip",
+        "--without-mingle",
+    ]
     if concurrency:
         args += ["-c", str(concurrency)]
     return spawn(args, env, log=log)

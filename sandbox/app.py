@@ -25,7 +25,6 @@ import time
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
 
-
 from pydantic import ValidationError
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -71,7 +70,11 @@ class SandboxState:
 
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    body = {"statusCode": status, "message": message, "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ")}
+    body = {
+        "statusCode": status,
+        "message": message,
+        "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
     return JSONResponse(body, status_code=status, headers=headers)
 
 
@@ -91,8 +94,13 @@ class DropConnection(Response):
     """Start a reply, then hang up: the server acted, the client never learns how."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await send({"type": "http.response.start", "status": 200,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", b"1000")]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", b"1000")],
+            }
+        )
         await send({"type": "http.response.body", "body": b"{", "more_body": True})
         # Returning with the body incomplete makes the server close the connection.
 
@@ -139,7 +147,8 @@ def create_app(state: SandboxState | None = None) -> Starlette:
             return JSONResponse(state.replies[replay_key])
         reply = {
             "id": order_id,
-            "remote_id": f"remote-{hashlib.sha256(f'{account}:{order_id}'.encode()).hexdigest()[:16]}",
+            "remote_id": "remote-"
+            + hashlib.sha256(f"{account}:{order_id}".encode()).hexdigest()[:16],
             "test_url": f"{TEST_URL_BASE}{order_id}",
         }
         state.creates[order_id] += 1
@@ -150,13 +159,15 @@ def create_app(state: SandboxState | None = None) -> Starlette:
         return JSONResponse(reply)
 
     async def get_stats(request: Request) -> Response:
-        return JSONResponse({
-            "posts": dict(state.posts),
-            "creates": dict(state.creates),
-            "idempotency_keys": {k: sorted(v) for k, v in state.idempotency_keys.items()},
-            "log": state.log if request.query_params.get("log") else [],
-            "faults": asdict(state.faults),
-        })
+        return JSONResponse(
+            {
+                "posts": dict(state.posts),
+                "creates": dict(state.creates),
+                "idempotency_keys": {k: sorted(v) for k, v in state.idempotency_keys.items()},
+                "log": state.log if request.query_params.get("log") else [],
+                "faults": asdict(state.faults),
+            }
+        )
 
     async def put_faults(request: Request) -> Response:
         try:
@@ -172,24 +183,30 @@ def create_app(state: SandboxState | None = None) -> Starlette:
     async def health(request: Request) -> Response:
         return JSONResponse({"ok": True})
 
-    return Starlette(routes=[
-        Route(ORDERS_PATH, place_order, methods=["POST"]),
-        Route("/_sandbox/stats", get_stats, methods=["GET"]),
-        Route("/_sandbox/faults", put_faults, methods=["PUT"]),
-        Route("/_sandbox/reset", post_reset, methods=["POST"]),
-        Route("/_sandbox/health", health, methods=["GET"]),
-    ])
+    return Starlette(
+        routes=[
+            Route(ORDERS_PATH, place_order, methods=["POST"]),
+            Route("/_sandbox/stats", get_stats, methods=["GET"]),
+            Route("/_sandbox/faults", put_faults, methods=["PUT"]),
+            Route("/_sandbox/reset", post_reset, methods=["POST"]),
+            Route("/_sandbox/health", health, methods=["GET"]),
+        ]
+    )
 
 
 def _retry_after(faults: Faults) -> dict[str, str] | None:
     return {"Retry-After": faults.retry_after} if faults.retry_after else None
 
 
-def serve(host: str, port: int, api_key: str | None = None, *, faults: Faults | None = None,
-          log_level: str = "warning") -> None:
+def serve(
+    host: str,
+    port: int,
+    api_key: str | None = None,
+    *,
+    faults: Faults | None = None,
+    log_level: str = "warning",
+) -> None:
     import uvicorn
 
     state = SandboxState(api_key=api_key, faults=faults or Faults())
     uvicorn.run(create_app(state), host=host, port=port, log_level=log_level, access_log=False)
-
-

@@ -133,8 +133,9 @@ def workers(worker_env: dict[str, str], tmp_path: Path) -> Iterator[WorkerFactor
     started: list[subprocess.Popen[bytes]] = []
 
     def start(name: str = "w1", concurrency: int = 16, **env: str) -> subprocess.Popen[bytes]:
-        proc = start_worker({**worker_env, **env}, name=name, concurrency=concurrency,
-                            log=tmp_path / f"{name}.log")
+        proc = start_worker(
+            {**worker_env, **env}, name=name, concurrency=concurrency, log=tmp_path / f"{name}.log"
+        )
         started.append(proc)
         return proc
 
@@ -145,11 +146,13 @@ def workers(worker_env: dict[str, str], tmp_path: Path) -> Iterator[WorkerFactor
 
 def make_settings(redis_url: str, **overrides: object) -> Settings:
     """Settings for the test process itself, ignoring any developer's .env."""
-    values: dict[str, object] = {"redis_url": redis_url, "account_id": ACCOUNT,
-                                 "api_key": API_KEY, **overrides}
+    values: dict[str, object] = {
+        "redis_url": redis_url,
+        "account_id": ACCOUNT,
+        "api_key": API_KEY,
+        **overrides,
+    }
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
-
-
 
 
 @pytest.fixture

@@ -30,8 +30,9 @@ def make_order(i: int, *, prefix: str = "ord", **top: Any) -> dict[str, Any]:
     return order
 
 
-def wait_final(dispatcher: Dispatcher, keys: list[str], *, timeout_s: float = 60.0,
-               statuses: set[str] = FINAL) -> list[Record]:
+def wait_final(
+    dispatcher: Dispatcher, keys: list[str], *, timeout_s: float = 60.0, statuses: set[str] = FINAL
+) -> list[Record]:
     """Poll until every order is in one of `statuses`; fail with what is still open."""
     deadline = time.monotonic() + timeout_s
     while True:
@@ -39,7 +40,10 @@ def wait_final(dispatcher: Dispatcher, keys: list[str], *, timeout_s: float = 60
         if all(r is not None and r.status in statuses for r in records):
             return [r for r in records if r is not None]
         if time.monotonic() > deadline:
-            open_ = [(k, r.status if r else None) for k, r in zip(keys, records, strict=True)
-                     if r is None or r.status not in statuses]
+            open_ = [
+                (k, r.status if r else None)
+                for k, r in zip(keys, records, strict=True)
+                if r is None or r.status not in statuses
+            ]
             raise AssertionError(f"{len(open_)} orders not final after {timeout_s}s: {open_[:10]}")
         time.sleep(0.1)

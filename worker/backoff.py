@@ -70,5 +70,3 @@ def next_delay_s(
     if now_s + wait > deadline_s:
         return None
     return wait
-
-

@@ -131,7 +131,9 @@ class Ledger:
             int(now * 1000),
             iso(now),
             self.config.ttl_s,
-            batch_size(len(orders), spread=self.config.batch_spread, batch_max=self.config.batch_max),
+            batch_size(
+                len(orders), spread=self.config.batch_spread, batch_max=self.config.batch_max
+            ),
             uuid.uuid4().hex,
             self._parts,
             self.keys.record_prefix,
@@ -158,7 +160,9 @@ class Ledger:
         )
         claims = []
         for i in range(0, len(reply), 9):
-            key, body, account, order_id, attempts, ambiguous, created, deadline, cb = reply[i : i + 9]
+            key, body, account, order_id, attempts, ambiguous, created, deadline, cb = reply[
+                i : i + 9
+            ]
             claims.append(
                 Claim(
                     key=key,

@@ -60,7 +60,12 @@ def _check_email(value: str) -> str:
 def _check_http_url(value: str) -> str:
     scheme, sep, rest = value.partition("://")
     host = rest.split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]
-    if not sep or scheme.lower() not in ("http", "https") or not host or any(c.isspace() for c in value):
+    if (
+        not sep
+        or scheme.lower() not in ("http", "https")
+        or not host
+        or any(c.isspace() for c in value)
+    ):
         raise ValueError("must be an absolute http(s) URL")
     return value
 
@@ -177,7 +182,8 @@ class StrictHiringTeamMember(HiringTeamMember):
 
 class StrictJob(OrderJob):
     model_config = STRICT
-    hiring_team: list[StrictHiringTeamMember] | None = None
+    # A list of the stricter parts: narrower on purpose (mypy sees lists as invariant).
+    hiring_team: list[StrictHiringTeamMember] | None = None  # type: ignore[assignment]
 
 
 class StrictCandidateEmail(CandidateEmail):
@@ -187,7 +193,7 @@ class StrictCandidateEmail(CandidateEmail):
 
 class StrictCandidate(OrderCandidate):
     model_config = STRICT
-    emails: Annotated[list[StrictCandidateEmail], Field(min_length=1)]
+    emails: Annotated[list[StrictCandidateEmail], Field(min_length=1)]  # type: ignore[assignment]
     profile_url: HttpUrl | None = None
 
 
@@ -204,7 +210,7 @@ class Order(UpstreamOrder):
     results_update_url: HttpUrl | None = None
 
 
-# --- helpers ---------------------------------------------------------------------------------------
+# --- helpers ------------------------------------------------------------------------------------
 
 
 def order_key(account_id: str, order_id: str) -> str:
@@ -264,6 +270,10 @@ def checked_body(order: Order, *, max_bytes: int) -> str:
     size = len(body.encode())
     if size > max_bytes:
         raise InvalidOrder(
-            [FieldError(loc="(order)", msg=f"order is {size} bytes, more than the {max_bytes} allowed")]
+            [
+                FieldError(
+                    loc="(order)", msg=f"order is {size} bytes, more than the {max_bytes} allowed"
+                )
+            ]
         )
     return body

@@ -36,7 +36,9 @@ class Dead:
 Decision = Retry | Dead
 
 
-def out_of_budget(*, attempts_made: int, now_s: float, deadline_s: float, policy: RetryPolicy) -> bool:
+def out_of_budget(
+    *, attempts_made: int, now_s: float, deadline_s: float, policy: RetryPolicy
+) -> bool:
     """True when no further attempt may be made (checked before each POST)."""
     return attempts_made >= policy.max_attempts or now_s >= deadline_s
 

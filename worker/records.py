@@ -55,7 +55,8 @@ def read_records(client: redis.Redis, keys: Keys, order_keys: Sequence[str]) -> 
 
 
 def read_history(client: redis.Redis, keys: Keys, key: str) -> list[dict[str, Any]]:
-    return [json.loads(entry) for entry in client.lrange(keys.history(key), 0, -1)]
+    entries: list[str] = client.lrange(keys.history(key), 0, -1)  # type: ignore[assignment]
+    return [json.loads(entry) for entry in entries]
 
 
 def read_payload(client: redis.Redis, keys: Keys, key: str) -> str | None:
@@ -85,7 +86,8 @@ def read_events(
 ) -> list[Event]:
     """Events after `since` (a stream id; `0` means from the start)."""
     start = "-" if since in ("0", "") else f"({since}"
-    return [_event(i, f) for i, f in client.xrange(keys.events, start, "+", count=count)]
+    entries: list[Any] = client.xrange(keys.events, start, "+", count=count)  # type: ignore[assignment]
+    return [_event(i, f) for i, f in entries]
 
 
 def follow_events(
@@ -94,10 +96,10 @@ def follow_events(
     """Events after `since`, forever, as they come (`$`: only new ones)."""
     last = since or "$"
     if last == "$":
-        newest = client.xrevrange(keys.events, "+", "-", count=1)
+        newest: list[Any] = client.xrevrange(keys.events, "+", "-", count=1)  # type: ignore[assignment]
         last = newest[0][0] if newest else "0"
     while True:
-        reply = client.xread({keys.events: last}, block=block_ms, count=500)
+        reply: Any = client.xread({keys.events: last}, block=block_ms, count=500)
         for _stream, entries in reply or []:
             for entry_id, fields in entries:
                 last = entry_id

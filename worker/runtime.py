@@ -92,8 +92,13 @@ class Runtime:
                 step("keeper.error", error=type(exc).__name__, detail=str(exc)[:200])
                 continue
             if report.moved or report.held:
-                step("pump.moved", due=report.due, lost=report.lost, stale=report.stale,
-                     held=len(report.held))
+                step(
+                    "pump.moved",
+                    due=report.due,
+                    lost=report.lost,
+                    stale=report.stale,
+                    held=len(report.held),
+                )
 
 
 _runtime: Runtime | None = None

@@ -36,11 +36,23 @@ def attempt_order(ctx: AttemptContext, claim: Claim) -> str:
     ledger = ctx.ledger
     now = ctx.clock()
     deadline_s = claim.deadline_ms / 1000
-    if out_of_budget(attempts_made=claim.attempts, now_s=now, deadline_s=deadline_s, policy=ctx.retry):
-        ledger.kill(claim, stage="submit", reason="exhausted", http_status=None,
-                    error="attempts or time used up before this attempt")
-        step("order.dead", level=logging.WARNING, order_key=claim.key, attempt=claim.attempts,
-             outcome="exhausted")
+    if out_of_budget(
+        attempts_made=claim.attempts, now_s=now, deadline_s=deadline_s, policy=ctx.retry
+    ):
+        ledger.kill(
+            claim,
+            stage="submit",
+            reason="exhausted",
+            http_status=None,
+            error="attempts or time used up before this attempt",
+        )
+        step(
+            "order.dead",
+            level=logging.WARNING,
+            order_key=claim.key,
+            attempt=claim.attempts,
+            outcome="exhausted",
+        )
         return "dead"
     if not ledger.begin(claim):
         step("order.lease_lost", order_key=claim.key, outcome="skipped")
@@ -53,16 +65,33 @@ def attempt_order(ctx: AttemptContext, claim: Claim) -> str:
     except SubmitError as error:
         return _failed(ctx, claim, error, time.monotonic() - started)
     duration_ms = round((time.monotonic() - started) * 1000, 1)
-    entry = {"at": now, "attempt": claim.attempts, "outcome": "completed", "worker": ctx.worker,
-             "duration_ms": duration_ms}
-    ledger.complete(claim, api_id=result.id, remote_id=result.remote_id, test_url=result.test_url,
-                    history=entry)
+    entry = {
+        "at": now,
+        "attempt": claim.attempts,
+        "outcome": "completed",
+        "worker": ctx.worker,
+        "duration_ms": duration_ms,
+    }
+    ledger.complete(
+        claim, api_id=result.id, remote_id=result.remote_id, test_url=result.test_url, history=entry
+    )
     if result.test_url:
-        step("order.completed", order_key=claim.key, attempt=claim.attempts, outcome="completed",
-             duration_ms=duration_ms)
+        step(
+            "order.completed",
+            order_key=claim.key,
+            attempt=claim.attempts,
+            outcome="completed",
+            duration_ms=duration_ms,
+        )
     else:
-        step("order.completed_without_url", level=logging.WARNING, order_key=claim.key,
-             attempt=claim.attempts, outcome="missing_test_url", duration_ms=duration_ms)
+        step(
+            "order.completed_without_url",
+            level=logging.WARNING,
+            order_key=claim.key,
+            attempt=claim.attempts,
+            outcome="missing_test_url",
+            duration_ms=duration_ms,
+        )
     return "completed"
 
 
@@ -78,18 +107,47 @@ def _failed(ctx: AttemptContext, claim: Claim, error: SubmitError, took_s: float
         deadline_s=claim.deadline_ms / 1000,
         rng=ctx.rng,
     )
-    entry = {"at": now, "attempt": claim.attempts, "outcome": error.kind, "worker": ctx.worker,
-             "http_status": error.http_status, "duration_ms": round(took_s * 1000, 1)}
+    entry = {
+        "at": now,
+        "attempt": claim.attempts,
+        "outcome": error.kind,
+        "worker": ctx.worker,
+        "http_status": error.http_status,
+        "duration_ms": round(took_s * 1000, 1),
+    }
     if isinstance(decision, Dead):
-        ctx.ledger.kill(claim, stage="submit", reason=decision.reason,
-                        http_status=error.http_status, error=error.describe()
-                        + (f" {error.body}" if error.body else ""),
-                        ambiguous=decision.ambiguous, history=entry)
-        step("order.dead", level=logging.WARNING, order_key=claim.key, attempt=claim.attempts,
-             outcome=decision.reason, kind=error.kind, http_status=error.http_status)
+        ctx.ledger.kill(
+            claim,
+            stage="submit",
+            reason=decision.reason,
+            http_status=error.http_status,
+            error=error.describe() + (f" {error.body}" if error.body else ""),
+            ambiguous=decision.ambiguous,
+            history=entry,
+        )
+        step(
+            "order.dead",
+            level=logging.WARNING,
+            order_key=claim.key,
+            attempt=claim.attempts,
+            outcome=decision.reason,
+            kind=error.kind,
+            http_status=error.http_status,
+        )
         return "dead"
-    ctx.ledger.retry(claim, delay_s=decision.delay_s, error=error.describe(),
-                     ambiguous=decision.ambiguous, history=entry)
-    step("order.retry_scheduled", order_key=claim.key, attempt=claim.attempts, outcome=error.kind,
-         http_status=error.http_status, delay_s=round(decision.delay_s, 3))
+    ctx.ledger.retry(
+        claim,
+        delay_s=decision.delay_s,
+        error=error.describe(),
+        ambiguous=decision.ambiguous,
+        history=entry,
+    )
+    step(
+        "order.retry_scheduled",
+        order_key=claim.key,
+        attempt=claim.attempts,
+        outcome=error.kind,
+        http_status=error.http_status,
+        delay_s=round(decision.delay_s, 3),
+    )
     return "retry"

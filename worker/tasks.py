@@ -17,8 +17,12 @@ def dispatch(*args: Any, **kwargs: Any) -> None:
     """`dispatch([key, ...])`: a message that names orders. Anything else is logged and dropped."""
     keys = args[0] if len(args) == 1 and not kwargs else None
     if not isinstance(keys, list) or not keys or not all(isinstance(k, str) for k in keys):
-        step("message.malformed", level=logging.ERROR, outcome="dropped",
-             detail=f"{len(args)} args, {len(kwargs)} kwargs")
+        step(
+            "message.malformed",
+            level=logging.ERROR,
+            outcome="dropped",
+            detail=f"{len(args)} args, {len(kwargs)} kwargs",
+        )
         return
     rt = get_runtime()
     claims = rt.ledger.claim(keys, rt.node)

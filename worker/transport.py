@@ -10,11 +10,11 @@ guards then handle the rest (unknown task, undecodable or disallowed content).
 from __future__ import annotations
 
 import json
+from queue import Empty
 from typing import Any
 
 from kombu.exceptions import ContentDisallowed, DecodeError
 from kombu.transport import redis as kombu_redis
-from queue import Empty
 
 from worker.logs import step
 from worker.tickets import DISPATCH_TASK
@@ -93,7 +93,7 @@ class _GuardedTransport:
         return super()._deliver(message, queue)  # type: ignore[misc]
 
 
-class Transport(_GuardedTransport, kombu_redis.Transport):  # type: ignore[misc]
+class Transport(_GuardedTransport, kombu_redis.Transport):
     Channel = Channel
 
 
@@ -101,7 +101,7 @@ class SentinelChannel(_Guarded, kombu_redis.SentinelChannel):  # type: ignore[mi
     pass
 
 
-class SentinelTransport(_GuardedTransport, kombu_redis.SentinelTransport):  # type: ignore[misc]
+class SentinelTransport(_GuardedTransport, kombu_redis.SentinelTransport):
     Channel = SentinelChannel
 
 
@@ -110,5 +110,3 @@ def transport_for(url: str) -> str:
     if url.startswith("sentinel://"):
         return "worker.transport:SentinelTransport"
     return "worker.transport:Transport"
-
-

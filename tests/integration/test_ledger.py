@@ -54,7 +54,11 @@ def test_enqueue_creates_record_and_message_once(ledger: Ledger, redis_client: r
     record = read_records(redis_client, K, ["acc:o1"])[0]
     assert record is not None
     assert (record.status, record.attempts, record.account_id, record.order_id) == (
-        "queued", 0, "acc", "o1")
+        "queued",
+        0,
+        "acc",
+        "o1",
+    )
 
 
 def test_a_key_twice_in_one_batch_is_a_duplicate(ledger: Ledger) -> None:
@@ -98,7 +102,9 @@ def test_begin_counts_an_attempt_once_and_only_for_the_holder(ledger: Ledger) ->
     assert not ledger.begin(claim)
 
 
-def test_complete_records_the_result_and_tells_the_stream(ledger: Ledger, redis_client: redis.Redis) -> None:
+def test_complete_records_the_result_and_tells_the_stream(
+    ledger: Ledger, redis_client: redis.Redis
+) -> None:
     ledger.enqueue([new(1)])
     (claim,) = ledger.claim(["acc:o1"], "w1")
     ledger.begin(claim)
@@ -116,7 +122,9 @@ def test_complete_records_the_result_and_tells_the_stream(ledger: Ledger, redis_
     assert ledger.claim(["acc:o1"], "w2") == []
 
 
-def test_retry_waits_in_the_ledger_until_due(ledger: Ledger, redis_client: redis.Redis, clock: Clock) -> None:
+def test_retry_waits_in_the_ledger_until_due(
+    ledger: Ledger, redis_client: redis.Redis, clock: Clock
+) -> None:
     ledger.enqueue([new(1)])
     redis_client.delete("q")
     (claim,) = ledger.claim(["acc:o1"], "w1")
@@ -145,7 +153,7 @@ def test_expired_lease_after_sending_is_ambiguous_and_requeued(
 ) -> None:
     ledger.enqueue([new(1), new(2)])
     redis_client.delete("q")
-    sent, unsent = ledger.claim(["acc:o1", "acc:o2"], "w1")
+    sent, _unsent = ledger.claim(["acc:o1", "acc:o2"], "w1")
     ledger.begin(sent)
     clock.t += 4  # past the 3 s lease
     report = ledger.pump()
@@ -166,7 +174,11 @@ def test_expired_lease_with_hold_dead_letters_the_ambiguous_order(
     assert ledger.pump().held == ["acc:o1"]
     record = read_records(redis_client, K, ["acc:o1"])[0]
     assert record is not None
-    assert (record.status, record.dead_reason, record.ambiguous_attempts) == ("dead", "ambiguous", 1)
+    assert (record.status, record.dead_reason, record.ambiguous_attempts) == (
+        "dead",
+        "ambiguous",
+        1,
+    )
     assert [e.type for e in read_events(redis_client, K)] == ["order.failed"]
 
 

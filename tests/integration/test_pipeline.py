@@ -49,7 +49,10 @@ def test_orders_flow_to_the_api_once_each_and_come_back_with_test_urls(
 
 
 def test_a_mixed_file_enqueues_the_valid_part_and_names_each_invalid_line(
-    dispatcher: Dispatcher, sandbox: Sandbox, workers: WorkerFactory, worker_env: dict[str, str],
+    dispatcher: Dispatcher,
+    sandbox: Sandbox,
+    workers: WorkerFactory,
+    worker_env: dict[str, str],
     tmp_path: Path,
 ) -> None:
     too_big = make_order(7, passthrough={"blob": "x" * 300_000})
@@ -60,27 +63,37 @@ def test_a_mixed_file_enqueues_the_valid_part_and_names_each_invalid_line(
     misspelt = make_order(5)
     misspelt["candidate"]["emial"] = misspelt["candidate"].pop("emails")
     lines = [
-        json.dumps(make_order(1)),                    # 1 valid
-        '{"id": "broken", "package": ',               # 2 broken JSON
-        json.dumps(missing_email),                    # 3 no email
-        json.dumps(bad_enum),                         # 4 unknown enum value
-        json.dumps(misspelt),                         # 5 misspelt field
-        json.dumps(make_order(6)),                    # 6 valid
-        json.dumps(too_big),                          # 7 oversize
-        "[1, 2, 3]",                                  # 8 not an object
-        json.dumps(make_order(9)),                    # 9 valid
+        json.dumps(make_order(1)),  # 1 valid
+        '{"id": "broken", "package": ',  # 2 broken JSON
+        json.dumps(missing_email),  # 3 no email
+        json.dumps(bad_enum),  # 4 unknown enum value
+        json.dumps(misspelt),  # 5 misspelt field
+        json.dumps(make_order(6)),  # 6 valid
+        json.dumps(too_big),  # 7 oversize
+        "[1, 2, 3]",  # 8 not an object
+        json.dumps(make_order(9)),  # 9 valid
     ]
     path = tmp_path / "orders.jsonl"
     path.write_text("\n".join(lines) + "\n")
     proc = subprocess.run(
         [sys.executable, "-m", "producer", "enqueue", str(path), "--json"],
-        env={**worker_env, "PATH": "/usr/bin:/bin"}, capture_output=True, text=True, timeout=60,
+        env={**worker_env, "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert proc.returncode == 65, proc.stderr
     rows = {row["line"]: row for row in map(json.loads, proc.stdout.splitlines())}
     assert {n: rows[n]["outcome"] for n in rows} == {
-        1: "accepted", 2: "invalid", 3: "invalid", 4: "invalid", 5: "invalid",
-        6: "accepted", 7: "invalid", 8: "invalid", 9: "accepted",
+        1: "accepted",
+        2: "invalid",
+        3: "invalid",
+        4: "invalid",
+        5: "invalid",
+        6: "accepted",
+        7: "invalid",
+        8: "invalid",
+        9: "accepted",
     }
     locs = {n: [e["loc"] for e in rows[n].get("errors", [])] for n in rows}
     assert locs[2] == ["(order)"] and "JSON" in rows[2]["errors"][0]["msg"]

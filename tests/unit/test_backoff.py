@@ -86,7 +86,8 @@ def test_same_seed_same_delay_and_jitter_spreads() -> None:
     first = delay_s(8, retry_after_s=None, policy=POLICY, rng=random.Random(42))
     again = delay_s(8, retry_after_s=None, policy=POLICY, rng=random.Random(42))
     assert first == again
-    spread = {delay_s(8, retry_after_s=None, policy=POLICY, rng=random.Random(s)) for s in range(50)}
+    spread = {delay_s(8, retry_after_s=None, policy=POLICY, rng=random.Random(seed))
+              for seed in range(50)}
     assert len(spread) == 50
 
 

@@ -189,7 +189,9 @@ def test_example_order_validates_and_round_trips() -> None:
     assert json.loads(body) == EXAMPLE_ORDER
 
 
-@pytest.mark.parametrize("encode", [json.dumps, lambda d: json.dumps(d).encode()], ids=["str", "bytes"])
+@pytest.mark.parametrize(
+    "encode", [json.dumps, lambda d: json.dumps(d).encode()], ids=["str", "bytes"]
+)
 def test_example_order_validates_from_json_text(encode: Any) -> None:
     _, body = parse_order(encode(EXAMPLE_ORDER), max_bytes=MAX_BYTES)
     assert json.loads(body) == EXAMPLE_ORDER
@@ -246,7 +248,8 @@ def test_application_statuses_are_the_documented_enum() -> None:
 
 @pytest.mark.parametrize("status", APPLICATION_STATUS_ENUM)
 def test_every_documented_application_status_is_accepted(status: str) -> None:
-    order, _ = parse_order(changed("application.application_status.value", status), max_bytes=MAX_BYTES)
+    raw = changed("application.application_status.value", status)
+    order, _ = parse_order(raw, max_bytes=MAX_BYTES)
     assert order.application.application_status is not None
     assert order.application.application_status.value == status
 
@@ -276,7 +279,8 @@ STRICT_CASES: list[tuple[str, dict[str, Any], str, str | None]] = [
     ("missing application", changed("application", _DELETE), "application", "missing"),
     ("missing application.id", changed("application.id", _DELETE), "application.id", "missing"),
     ("missing candidate", changed("candidate", _DELETE), "candidate", "missing"),
-    ("missing candidate.emails", changed("candidate.emails", _DELETE), "candidate.emails", "missing"),
+    ("missing candidate.emails", changed("candidate.emails", _DELETE), "candidate.emails",
+     "missing"),
     ("empty candidate.emails", changed("candidate.emails", []), "candidate.emails", None),
     ("candidate email without value", changed("candidate.emails.0.value", _DELETE),
      "candidate.emails.0.value", "missing"),
