@@ -7,68 +7,39 @@ Human text on a terminal; `--json` prints JSON Lines on stdout. Exit codes (syse
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import IO, Any, TypeVar
+from typing import IO
 
 import click
-from pydantic import ValidationError
-from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from producer.api import Dispatcher, EnqueueResult
+from producer.console import (
+    EX_DATAERR,
+    EX_FAILURE,
+    EX_OK,
+    connected,
+    emit_json,
+    err,
+    load_settings,
+    out,
+    service_errors,
+)
+from producer.dead_cli import dead
 from producer.reading import read_orders
-from worker.errors import ConfigurationError, InvalidOrder, ServiceUnavailable
+from worker.errors import InvalidOrder
 from worker.records import Event, Record
-from worker.settings import Settings
-
-EX_OK, EX_FAILURE, EX_USAGE, EX_DATAERR, EX_UNAVAILABLE, EX_CONFIG = 0, 1, 2, 65, 69, 78
-T = TypeVar("T")
-
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False)
-
-
-def load_settings(**overrides: Any) -> Settings:
-    """Settings from the environment, or exit 78 naming what is wrong (never the values)."""
-    try:
-        return Settings(**{k: v for k, v in overrides.items() if v is not None})
-    except ValidationError as exc:
-        for e in exc.errors(include_url=False, include_input=False):
-            name = "DISPATCH_" + "_".join(str(p) for p in e["loc"]).upper()
-            err.print(f"[red]configuration error[/]: {name}: {e['msg']}")
-        sys.exit(EX_CONFIG)
-
-
-@contextmanager
-def service_errors() -> Iterator[None]:
-    """Translate our errors into messages and exit codes, at this one boundary."""
-    try:
-        yield
-    except ServiceUnavailable as exc:
-        err.print(f"[red]service unavailable[/]: {exc}")
-        sys.exit(EX_UNAVAILABLE)
-    except ConfigurationError as exc:
-        err.print(f"[red]configuration error[/]: {exc}")
-        sys.exit(EX_CONFIG)
-
-
-def emit_json(obj: Any) -> None:
-    sys.stdout.write(json.dumps(obj, default=str) + "\n")
-
-
-def _dispatcher(settings: Settings) -> Dispatcher:
-    dispatcher = Dispatcher(settings)
-    dispatcher.ping()
-    return dispatcher
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="order-dispatch")
 def main() -> None:
     """Place assessment orders with StackOne reliably, and deliver their test URLs."""
+
+
+main.add_command(dead)
 
 
 @main.command()
@@ -85,7 +56,7 @@ def enqueue(
     """Validate and enqueue orders from FILE (JSON Lines or a JSON array; - for stdin)."""
     settings = load_settings()
     with service_errors():
-        dispatcher = Dispatcher(settings) if dry_run else _dispatcher(settings)
+        dispatcher = Dispatcher(settings) if dry_run else connected(settings)
         try:
             with _progress(enabled=sys.stdout.isatty() and not as_json) as tick:
                 report = dispatcher.enqueue_many(
@@ -144,7 +115,7 @@ def status(keys: tuple[str, ...], account_id: str | None, as_json: bool) -> None
     """Show the record of each order (KEY is account:order-id, or an order id with --account)."""
     settings = load_settings()
     with service_errors():
-        dispatcher = _dispatcher(settings)
+        dispatcher = connected(settings)
         resolved = [dispatcher.resolve(k, account_id) for k in keys]
         records = dispatcher.records(resolved)
     missing = 0
@@ -189,7 +160,7 @@ def results(follow: bool, since: str | None, as_json: bool) -> None:
     """Print the results stream (order.completed and order.failed events)."""
     settings = load_settings()
     with service_errors():
-        dispatcher = _dispatcher(settings)
+        dispatcher = connected(settings)
         if not follow:
             for event in dispatcher.events(since=since or "0", count=100_000):
                 _print_event(event, as_json)

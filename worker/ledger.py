@@ -30,7 +30,7 @@ def iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def _load(name: str, *, with_tickets: bool = False) -> str:
+def load_script(name: str, *, with_tickets: bool = False) -> str:
     lua = resources.files("worker") / "lua"
     source = (lua / name).read_text()
     return (lua / "_tickets.lua").read_text() + source if with_tickets else source
@@ -112,13 +112,14 @@ class Ledger:
         self.config = config
         self.keys = keys or Keys()
         self.clock = clock
-        self._parts = json.dumps(ticket_template(config.queue))
-        self._enqueue = client.register_script(_load("enqueue.lua", with_tickets=True))
-        self._claim = client.register_script(_load("claim.lua"))
-        self._begin = client.register_script(_load("begin.lua"))
-        self._finish = client.register_script(_load("finish.lua"))
-        self._pump = client.register_script(_load("pump.lua", with_tickets=True))
-        self._renew = client.register_script(_load("renew.lua"))
+        # The queue message as a template that the scripts fill in (see tickets.py).
+        self.parts_json = json.dumps(ticket_template(config.queue))
+        self._enqueue = client.register_script(load_script("enqueue.lua", with_tickets=True))
+        self._claim = client.register_script(load_script("claim.lua"))
+        self._begin = client.register_script(load_script("begin.lua"))
+        self._finish = client.register_script(load_script("finish.lua"))
+        self._pump = client.register_script(load_script("pump.lua", with_tickets=True))
+        self._renew = client.register_script(load_script("renew.lua"))
 
     # --- producer side --------------------------------------------------------------------------
 
@@ -135,7 +136,7 @@ class Ledger:
                 len(orders), spread=self.config.batch_spread, batch_max=self.config.batch_max
             ),
             uuid.uuid4().hex,
-            self._parts,
+            self.parts_json,
             self.keys.record_prefix,
             int((now + self.config.deadline_s) * 1000),
         ]
@@ -341,7 +342,7 @@ class Ledger:
                 self.config.pump_limit,
                 self.config.batch_max,
                 uuid.uuid4().hex,
-                self._parts,
+                self.parts_json,
                 int(self.config.lease_s * 1000),
                 k.record_prefix,
                 1 if self.config.hold_ambiguous else 0,

@@ -51,7 +51,8 @@ Passthrough = dict[str, Any]
 def _check_email(value: str) -> str:
     """Syntax only (no DNS): the address is kept exactly as given."""
     try:
-        validate_email(value, check_deliverability=False)
+        # Syntax only: no DNS, and special-use domains (.test, .local) are still addresses.
+        validate_email(value, check_deliverability=False, globally_deliverable=False)
     except EmailNotValidError as exc:
         raise ValueError(f"not a valid email address: {exc}") from None
     return value

@@ -43,6 +43,12 @@ def _split_csv(value: object) -> object:
     return value
 
 
+def _absolute_http_url(value: str) -> str:
+    if not value.startswith(("http://", "https://")) or len(value.split("://", 1)[1]) == 0:
+        raise ValueError("must be an absolute http(s) URL")
+    return value.rstrip("/")
+
+
 class Settings(BaseSettings):
     """Every `DISPATCH_*` variable (and Sentry's own three), typed and checked."""
 
@@ -63,7 +69,9 @@ class Settings(BaseSettings):
     callback_secret: SecretStr = SecretStr("")
     callback_allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
     callback_allow_private: bool = False
-    callback_schedule_s: Annotated[tuple[float, ...], NoDecode] = DEFAULT_CALLBACK_SCHEDULE_S
+    callback_schedule_s: Annotated[
+        tuple[Annotated[float, Field(ge=0, allow_inf_nan=False)], ...], NoDecode
+    ] = DEFAULT_CALLBACK_SCHEDULE_S
     callback_timeout_s: float = Field(default=15.0, gt=0)
 
     rate_limit: str = "900/minute"
@@ -108,14 +116,15 @@ class Settings(BaseSettings):
     def _schedule_from_csv(cls, value: object) -> object:
         return _split_csv(value)
 
-    @field_validator("api_url", "callback_url")
+    @field_validator("api_url")
     @classmethod
-    def _absolute_http_url(cls, value: str | None) -> str | None:
-        if value is None or value == "":
-            return None
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("must be an absolute http(s) URL")
-        return value.rstrip("/")
+    def _api_url(cls, value: str) -> str:
+        return _absolute_http_url(value)
+
+    @field_validator("callback_url")
+    @classmethod
+    def _callback_url(cls, value: str | None) -> str | None:
+        return _absolute_http_url(value) if value else None
 
     @field_validator("redis_url")
     @classmethod

@@ -53,8 +53,9 @@ def test_delay_without_retry_after_is_within_the_ceiling(
     assert 0.0 <= delay <= ceiling(attempt, policy)
 
 
-@given(attempt=attempts, policy=policies, seed=seeds,
-       retry_after=st.floats(min_value=0, max_value=1e7))
+@given(
+    attempt=attempts, policy=policies, seed=seeds, retry_after=st.floats(min_value=0, max_value=1e7)
+)
 def test_retry_after_is_a_floor(
     attempt: int, policy: RetryPolicy, seed: int, retry_after: float
 ) -> None:
@@ -77,8 +78,10 @@ def test_long_retry_after_is_honoured_up_to_its_cap(retry_after: float, expected
 
 def test_the_cap_is_respected_for_huge_attempt_numbers() -> None:
     policy = RetryPolicy(base_s=1, cap_s=5)
-    delays = [delay_s(n, retry_after_s=None, policy=policy, rng=random.Random(n))
-              for n in range(10, 10_000, 97)]
+    delays = [
+        delay_s(n, retry_after_s=None, policy=policy, rng=random.Random(n))
+        for n in range(10, 10_000, 97)
+    ]
     assert max(delays) <= 5.0
 
 
@@ -86,8 +89,9 @@ def test_same_seed_same_delay_and_jitter_spreads() -> None:
     first = delay_s(8, retry_after_s=None, policy=POLICY, rng=random.Random(42))
     again = delay_s(8, retry_after_s=None, policy=POLICY, rng=random.Random(42))
     assert first == again
-    spread = {delay_s(8, retry_after_s=None, policy=POLICY, rng=random.Random(seed))
-              for seed in range(50)}
+    spread = {
+        delay_s(8, retry_after_s=None, policy=POLICY, rng=random.Random(seed)) for seed in range(50)
+    }
     assert len(spread) == 50
 
 
@@ -134,7 +138,7 @@ def test_http_date_without_zone_is_read_as_utc() -> None:
     assert parse_retry_after("Sun, 01 Jun 2025 12:00:10", now_s=NOW_S) == 10.0
 
 
-@given(seconds=st.integers(min_value=-10**6, max_value=10**6))
+@given(seconds=st.integers(min_value=-(10**6), max_value=10**6))
 def test_http_date_is_seconds_from_now(seconds: int) -> None:
     value = http_date(NOW + timedelta(seconds=seconds))
     assert parse_retry_after(value, now_s=NOW_S) == max(0.0, float(seconds))
@@ -145,13 +149,28 @@ def test_http_date_is_seconds_from_now(seconds: int) -> None:
 
 @pytest.mark.parametrize("attempt", [25, 26, 100])
 def test_no_delay_once_the_attempts_are_used_up(attempt: int) -> None:
-    assert next_delay_s(attempt, retry_after_s=None, policy=POLICY, now_s=NOW_S,
-                        deadline_s=NOW_S + DAY, rng=random.Random(0)) is None
+    assert (
+        next_delay_s(
+            attempt,
+            retry_after_s=None,
+            policy=POLICY,
+            now_s=NOW_S,
+            deadline_s=NOW_S + DAY,
+            rng=random.Random(0),
+        )
+        is None
+    )
 
 
 def test_last_attempt_within_budget_still_gets_a_delay() -> None:
-    delay = next_delay_s(24, retry_after_s=None, policy=POLICY, now_s=NOW_S,
-                         deadline_s=NOW_S + DAY, rng=random.Random(0))
+    delay = next_delay_s(
+        24,
+        retry_after_s=None,
+        policy=POLICY,
+        now_s=NOW_S,
+        deadline_s=NOW_S + DAY,
+        rng=random.Random(0),
+    )
     assert delay is not None
     assert 0.0 <= delay <= POLICY.cap_s
 
@@ -161,13 +180,28 @@ def test_last_attempt_within_budget_still_gets_a_delay() -> None:
     [(10.0, 5.0), (10.0, 9.999), (1.0, 0.0), (0.001, -1.0)],
 )
 def test_no_delay_past_the_deadline(retry_after: float, left_s: float) -> None:
-    assert next_delay_s(1, retry_after_s=retry_after, policy=POLICY, now_s=NOW_S,
-                        deadline_s=NOW_S + left_s, rng=random.Random(0)) is None
+    assert (
+        next_delay_s(
+            1,
+            retry_after_s=retry_after,
+            policy=POLICY,
+            now_s=NOW_S,
+            deadline_s=NOW_S + left_s,
+            rng=random.Random(0),
+        )
+        is None
+    )
 
 
 def test_delay_that_ends_at_the_deadline_is_allowed() -> None:
-    delay = next_delay_s(0, retry_after_s=10.0, policy=RetryPolicy(base_s=1, cap_s=1),
-                         now_s=NOW_S, deadline_s=NOW_S + 10.0, rng=random.Random(0))
+    delay = next_delay_s(
+        0,
+        retry_after_s=10.0,
+        policy=RetryPolicy(base_s=1, cap_s=1),
+        now_s=NOW_S,
+        deadline_s=NOW_S + 10.0,
+        rng=random.Random(0),
+    )
     assert delay == 10.0
 
 
@@ -182,12 +216,19 @@ def test_next_delay_never_passes_the_deadline(
     attempt: int, policy: RetryPolicy, seed: int, retry_after: float | None, left_s: float
 ) -> None:
     deadline = NOW_S + left_s
-    delay = next_delay_s(attempt, retry_after_s=retry_after, policy=policy, now_s=NOW_S,
-                         deadline_s=deadline, rng=random.Random(seed))
+    delay = next_delay_s(
+        attempt,
+        retry_after_s=retry_after,
+        policy=policy,
+        now_s=NOW_S,
+        deadline_s=deadline,
+        rng=random.Random(seed),
+    )
     if attempt >= policy.max_attempts:
         assert delay is None
     if delay is not None:
         assert delay >= 0.0
         assert NOW_S + delay <= deadline
-        assert delay == delay_s(attempt, retry_after_s=retry_after, policy=policy,
-                                rng=random.Random(seed))
+        assert delay == delay_s(
+            attempt, retry_after_s=retry_after, policy=policy, rng=random.Random(seed)
+        )

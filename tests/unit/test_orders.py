@@ -102,19 +102,36 @@ EXAMPLE_RESPONSE = {
 # The `properties` of each schema in ../shared/reference/stackone-ats-assessments.openapi.json.
 SCHEMA_PROPERTIES: dict[str, set[str]] = {
     "AtsCreateCandidatesAssessmentsRequestDto": {
-        "id", "package", "application", "job", "candidate", "requester",
-        "results_update_url", "passthrough",
+        "id",
+        "package",
+        "application",
+        "job",
+        "candidate",
+        "requester",
+        "results_update_url",
+        "passthrough",
     },
     "OrderPackageApiModel": {"id", "remote_id", "name", "description"},
     "OrderApplicationApiModel": {"id", "remote_id", "application_status", "passthrough"},
     "ApplicationStatusEnum": {"value", "source_value"},
     "OrderJobApiModel": {"id", "remote_id", "title", "hiring_team", "passthrough"},
     "OrderJobHiringTeamApiModel": {
-        "user_id", "remote_user_id", "first_name", "last_name", "email", "role",
+        "user_id",
+        "remote_user_id",
+        "first_name",
+        "last_name",
+        "email",
+        "role",
     },
     "AtsJobHiringTeam": {"user_id", "remote_user_id", "first_name", "last_name", "email", "role"},
     "OrderCandidateApiModel": {
-        "id", "remote_id", "first_name", "last_name", "emails", "passthrough", "profile_url",
+        "id",
+        "remote_id",
+        "first_name",
+        "last_name",
+        "emails",
+        "passthrough",
+        "profile_url",
     },
     "CandidateEmail": {"type", "value"},
     "CreateAssessmentOrderResult": {"id", "remote_id", "test_url"},
@@ -122,9 +139,26 @@ SCHEMA_PROPERTIES: dict[str, set[str]] = {
 
 # ApplicationStatusEnum.value.enum, in the spec's order (its trailing null is `value: null`).
 APPLICATION_STATUS_ENUM = (
-    "active", "assessment", "background_check", "converted", "declined_by_candidate", "hired",
-    "interview", "lead", "offer", "reference_check", "rejected", "review", "screen", "new",
-    "onboarding", "created", "accepted", "short_list", "approved", "unmapped_value",
+    "active",
+    "assessment",
+    "background_check",
+    "converted",
+    "declined_by_candidate",
+    "hired",
+    "interview",
+    "lead",
+    "offer",
+    "reference_check",
+    "rejected",
+    "review",
+    "screen",
+    "new",
+    "onboarding",
+    "created",
+    "accepted",
+    "short_list",
+    "approved",
+    "unmapped_value",
 )
 
 MODELS_BY_SCHEMA: list[tuple[type[BaseModel], str]] = [
@@ -255,8 +289,9 @@ def test_every_documented_application_status_is_accepted(status: str) -> None:
 
 
 def test_upstream_models_are_lenient() -> None:
-    parsed = UpstreamOrder.model_validate({"colour": "red", "application": {"application_status":
-                                           {"value": "some_future_status"}}})
+    parsed = UpstreamOrder.model_validate(
+        {"colour": "red", "application": {"application_status": {"value": "some_future_status"}}}
+    )
     assert parsed.id is None
     assert parsed.application is not None
     assert parsed.application.application_status is not None
@@ -279,27 +314,69 @@ STRICT_CASES: list[tuple[str, dict[str, Any], str, str | None]] = [
     ("missing application", changed("application", _DELETE), "application", "missing"),
     ("missing application.id", changed("application.id", _DELETE), "application.id", "missing"),
     ("missing candidate", changed("candidate", _DELETE), "candidate", "missing"),
-    ("missing candidate.emails", changed("candidate.emails", _DELETE), "candidate.emails",
-     "missing"),
+    (
+        "missing candidate.emails",
+        changed("candidate.emails", _DELETE),
+        "candidate.emails",
+        "missing",
+    ),
     ("empty candidate.emails", changed("candidate.emails", []), "candidate.emails", None),
-    ("candidate email without value", changed("candidate.emails.0.value", _DELETE),
-     "candidate.emails.0.value", "missing"),
-    ("invalid candidate email", changed("candidate.emails.0.value", "romain.example.com"),
-     "candidate.emails.0.value", "email"),
+    (
+        "candidate email without value",
+        changed("candidate.emails.0.value", _DELETE),
+        "candidate.emails.0.value",
+        "missing",
+    ),
+    (
+        "invalid candidate email",
+        changed("candidate.emails.0.value", "romain.example.com"),
+        "candidate.emails.0.value",
+        "email",
+    ),
     ("invalid requester email", changed("requester.email", "john@"), "requester.email", "email"),
-    ("invalid hiring team email", changed("job.hiring_team.0.email", "@gmail.com"),
-     "job.hiring_team.0.email", "email"),
-    *[(f"profile_url {url!r}", changed("candidate.profile_url", url), "candidate.profile_url",
-       "http") for url in BAD_URLS],
-    *[(f"results_update_url {url!r}", changed("results_update_url", url), "results_update_url",
-       "http") for url in BAD_URLS],
-    ("undocumented application status", changed("application.application_status.value", "ghosted"),
-     "application.application_status.value", "hired"),
+    (
+        "invalid hiring team email",
+        changed("job.hiring_team.0.email", "@gmail.com"),
+        "job.hiring_team.0.email",
+        "email",
+    ),
+    *[
+        (
+            f"profile_url {url!r}",
+            changed("candidate.profile_url", url),
+            "candidate.profile_url",
+            "http",
+        )
+        for url in BAD_URLS
+    ],
+    *[
+        (
+            f"results_update_url {url!r}",
+            changed("results_update_url", url),
+            "results_update_url",
+            "http",
+        )
+        for url in BAD_URLS
+    ],
+    (
+        "undocumented application status",
+        changed("application.application_status.value", "ghosted"),
+        "application.application_status.value",
+        "hired",
+    ),
     ("unknown top-level field", changed("colour", "red"), "colour", "unknown field 'colour'"),
-    ("unknown nested field", changed("candidate.emial", "x@example.com"), "candidate.emial",
-     "unknown field 'emial'"),
-    ("unknown field in a list item", changed("job.hiring_team.0.phone", "1"),
-     "job.hiring_team.0.phone", "unknown field 'phone'"),
+    (
+        "unknown nested field",
+        changed("candidate.emial", "x@example.com"),
+        "candidate.emial",
+        "unknown field 'emial'",
+    ),
+    (
+        "unknown field in a list item",
+        changed("job.hiring_team.0.phone", "1"),
+        "job.hiring_team.0.phone",
+        "unknown field 'phone'",
+    ),
 ]
 
 
@@ -331,8 +408,12 @@ def test_all_problems_are_reported_at_once() -> None:
 
 
 def test_minimal_order_is_enough() -> None:
-    minimal = {"id": "o-1", "package": {"id": "p"}, "application": {"id": "a"},
-               "candidate": {"emails": [{"value": "a@example.com"}]}}
+    minimal = {
+        "id": "o-1",
+        "package": {"id": "p"},
+        "application": {"id": "a"},
+        "candidate": {"emails": [{"value": "a@example.com"}]},
+    }
     _, body = parse_order(minimal, max_bytes=MAX_BYTES)
     assert json.loads(body) == minimal
 
@@ -364,8 +445,10 @@ def test_invalid_order_message_names_the_fields() -> None:
     with pytest.raises(InvalidOrder) as info:
         parse_order(changed("candidate.emial", "x"), max_bytes=MAX_BYTES)
     assert "candidate.emial" in str(info.value)
-    assert info.value.errors[0].as_dict() == {"loc": "candidate.emial",
-                                              "msg": "unknown field 'emial'"}
+    assert info.value.errors[0].as_dict() == {
+        "loc": "candidate.emial",
+        "msg": "unknown field 'emial'",
+    }
 
 
 # --- passthrough and nulls ------------------------------------------------------------------------
@@ -422,8 +505,10 @@ def test_nulls_outside_passthrough_are_left_out_of_the_body(path: str) -> None:
         (json.dumps(EXAMPLE_RESPONSE), EXAMPLE_RESPONSE),
         ("{}", {"id": None, "remote_id": None, "test_url": None}),
         ('{"id": "r1", "remote_id": "x"}', {"id": "r1", "remote_id": "x", "test_url": None}),
-        ('{"id": "r1", "test_url": "https://t", "status": "new", "extra": {"a": [1]}}',
-         {"id": "r1", "remote_id": None, "test_url": "https://t"}),
+        (
+            '{"id": "r1", "test_url": "https://t", "status": "new", "extra": {"a": [1]}}',
+            {"id": "r1", "remote_id": None, "test_url": "https://t"},
+        ),
         ('{"id": null, "test_url": null}', {"id": None, "remote_id": None, "test_url": None}),
     ],
     ids=["example", "empty", "no test_url", "extra fields", "nulls"],

@@ -83,7 +83,7 @@ def test_ambiguous_with_retry_policy_is_retried_and_counted(attempt: int) -> Non
 
 @pytest.mark.parametrize("on_ambiguous", ["retry", "hold"])
 def test_retryable_error_is_retried_whatever_the_ambiguity_policy(
-    on_ambiguous: AmbiguityPolicy
+    on_ambiguous: AmbiguityPolicy,
 ) -> None:
     decision = run(RetryableError(kind="http_503", http_status=503), on_ambiguous=on_ambiguous)
     assert isinstance(decision, Retry)
@@ -114,8 +114,10 @@ def test_exhausted_attempts(error: SubmitError, attempt: int) -> None:
 
 @pytest.mark.parametrize(
     "error",
-    [RetryableError(kind="http_429", http_status=429, retry_after_s=120.0),
-     AmbiguousError(kind="http_500", http_status=500, retry_after_s=120.0)],
+    [
+        RetryableError(kind="http_429", http_status=429, retry_after_s=120.0),
+        AmbiguousError(kind="http_500", http_status=500, retry_after_s=120.0),
+    ],
     ids=["retryable", "ambiguous"],
 )
 def test_exhausted_deadline(error: SubmitError) -> None:
@@ -134,8 +136,12 @@ def test_a_retry_is_never_scheduled_past_the_budget(
     attempt: int, retry_after: float | None, left_s: float, ambiguous: bool, seed: int
 ) -> None:
     cls = AmbiguousError if ambiguous else RetryableError
-    decision = run(cls(kind="x", retry_after_s=retry_after), attempt=attempt,
-                   deadline_s=NOW_S + left_s, seed=seed)
+    decision = run(
+        cls(kind="x", retry_after_s=retry_after),
+        attempt=attempt,
+        deadline_s=NOW_S + left_s,
+        seed=seed,
+    )
     if attempt >= POLICY.max_attempts:
         assert decision == Dead("exhausted", ambiguous=ambiguous)
     elif isinstance(decision, Retry):
@@ -160,5 +166,9 @@ def test_a_retry_is_never_scheduled_past_the_budget(
     ],
 )
 def test_out_of_budget(attempts_made: int, now_s: float, expected: bool) -> None:
-    assert out_of_budget(attempts_made=attempts_made, now_s=now_s, deadline_s=DEADLINE_S,
-                         policy=POLICY) is expected
+    assert (
+        out_of_budget(
+            attempts_made=attempts_made, now_s=now_s, deadline_s=DEADLINE_S, policy=POLICY
+        )
+        is expected
+    )

@@ -104,8 +104,10 @@ def test_callback_allowed_hosts_from_csv(
     [
         ("0,5,300", (0.0, 5.0, 300.0)),
         ("0, 0.05, 0.5 ,", (0.0, 0.05, 0.5)),
-        ("0,5,300,1800,7200,18000,36000,36000",
-         (0.0, 5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0)),
+        (
+            "0,5,300,1800,7200,18000,36000,36000",
+            (0.0, 5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0),
+        ),
     ],
 )
 def test_callback_schedule_from_csv(
@@ -121,11 +123,6 @@ def test_csv_values_work_as_keywords_too() -> None:
     assert s.callback_schedule_s == (1.0, 2.0)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: worker/settings.py accepts a negative or NaN DISPATCH_CALLBACK_SCHEDULE_S entry "
-    "(callback_schedule_s has no per-item constraint)",
-)
 @pytest.mark.parametrize("raw", ["0,-5", "0,nan", "0,inf"])
 def test_callback_schedule_rejects_negative_or_non_finite_delays(raw: str) -> None:
     with pytest.raises(ValidationError):
@@ -163,7 +160,8 @@ def test_secrets_are_secret_str(secret_settings: Settings, field: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "render", [repr, str, lambda s: s.model_dump_json(), lambda s: str(s.model_dump())],
+    "render",
+    [repr, str, lambda s: s.model_dump_json(), lambda s: str(s.model_dump())],
     ids=["repr", "str", "model_dump_json", "model_dump"],
 )
 def test_secrets_never_appear_when_printed(secret_settings: Settings, render: Any) -> None:
@@ -209,8 +207,9 @@ def test_invalid_values_are_rejected(values: dict[str, Any]) -> None:
         settings(**values)
 
 
-@pytest.mark.parametrize(("env", "value"), [("DISPATCH_ON_AMBIGUOUS", "maybe"),
-                                            ("DISPATCH_RETRY_MAX_ATTEMPTS", "zero")])
+@pytest.mark.parametrize(
+    ("env", "value"), [("DISPATCH_ON_AMBIGUOUS", "maybe"), ("DISPATCH_RETRY_MAX_ATTEMPTS", "zero")]
+)
 def test_invalid_environment_values_are_rejected(
     monkeypatch: pytest.MonkeyPatch, env: str, value: str
 ) -> None:
@@ -219,11 +218,6 @@ def test_invalid_environment_values_are_rejected(
         settings()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: worker/settings.py _absolute_http_url turns api_url='' (DISPATCH_API_URL=) into "
-    "None although api_url is a str; HttpPolicy(api_url=None) then reaches httpx",
-)
 def test_empty_api_url_is_rejected() -> None:
     with pytest.raises(ValidationError):
         settings(api_url="")
@@ -263,17 +257,18 @@ def test_settings_are_frozen() -> None:
 
 def test_retry_policy_carries_the_values() -> None:
     s = settings(retry_base_s=0.5, retry_cap_s=30, retry_max_attempts=7, retry_deadline_s=900)
-    assert s.retry_policy() == RetryPolicy(base_s=0.5, cap_s=30.0, max_attempts=7,
-                                           deadline_s=900.0)
+    assert s.retry_policy() == RetryPolicy(base_s=0.5, cap_s=30.0, max_attempts=7, deadline_s=900.0)
 
 
 def test_default_retry_policy() -> None:
-    assert settings().retry_policy() == RetryPolicy(base_s=1.0, cap_s=600.0, max_attempts=25,
-                                                    deadline_s=86400.0)
+    assert settings().retry_policy() == RetryPolicy(
+        base_s=1.0, cap_s=600.0, max_attempts=25, deadline_s=86400.0
+    )
 
 
 @pytest.mark.parametrize(("timeout", "connect"), [(75.0, 10.0), (3.0, 3.0)])
 def test_http_policy_carries_the_values(timeout: float, connect: float) -> None:
     s = settings(api_url="https://api.test/", http_timeout_s=timeout)
-    assert s.http_policy() == HttpPolicy(api_url="https://api.test", timeout_s=timeout,
-                                         connect_timeout_s=connect)
+    assert s.http_policy() == HttpPolicy(
+        api_url="https://api.test", timeout_s=timeout, connect_timeout_s=connect
+    )

@@ -22,8 +22,10 @@ from worker.stackone import (
 )
 
 Handler = Callable[[httpx.Request], httpx.Response]
-BODY = '{"id":"o-1","package":{"id":"p"},"application":{"id":"a"},' \
-       '"candidate":{"emails":[{"value":"sestier.romain123@gmail.com"}]}}'
+BODY = (
+    '{"id":"o-1","package":{"id":"p"},"application":{"id":"a"},'
+    '"candidate":{"emails":[{"value":"sestier.romain123@gmail.com"}]}}'
+)
 RESULT = {"id": "r-1", "remote_id": "rr-1", "test_url": "https://tests.example/t/1"}
 OUTCOME_ERRORS: dict[str, type[SubmitError]] = {
     "retry": RetryableError,
@@ -37,8 +39,11 @@ def client() -> Iterator[Callable[[Handler], StackOneClient]]:
     made: list[StackOneClient] = []
 
     def make(handler: Handler) -> StackOneClient:
-        c = StackOneClient(HttpPolicy(api_url="https://api.test", timeout_s=5), SecretStr("key"),
-                           transport=httpx.MockTransport(handler))
+        c = StackOneClient(
+            HttpPolicy(api_url="https://api.test", timeout_s=5),
+            SecretStr("key"),
+            transport=httpx.MockTransport(handler),
+        )
         made.append(c)
         return c
 
@@ -67,7 +72,7 @@ def test_200_returns_the_order_result(client: Callable[[Handler], StackOneClient
 
 
 def test_the_request_is_what_stackone_documents(
-    client: Callable[[Handler], StackOneClient]
+    client: Callable[[Handler], StackOneClient],
 ) -> None:
     seen: list[httpx.Request] = []
 
@@ -236,13 +241,16 @@ def test_submit_raises_what_the_table_says(
 
 # --- error bodies ---------------------------------------------------------------------------------
 
-ECHOING_BODY = json.dumps({
-    "statusCode": 422,
-    "message": "candidate.emails[0] sestier.romain123@gmail.com is already assessed",
-    "timestamp": "2025-06-01T12:00:00.000Z",
-    "provider_errors": [{"raw": {"candidate": {"first_name": "Romain",
-                                               "email": "sestier.romain123@gmail.com"}}}],
-})
+ECHOING_BODY = json.dumps(
+    {
+        "statusCode": 422,
+        "message": "candidate.emails[0] sestier.romain123@gmail.com is already assessed",
+        "timestamp": "2025-06-01T12:00:00.000Z",
+        "provider_errors": [
+            {"raw": {"candidate": {"first_name": "Romain", "email": "sestier.romain123@gmail.com"}}}
+        ],
+    }
+)
 
 
 def test_scrub_keeps_status_and_message_and_masks_emails() -> None:

@@ -68,8 +68,9 @@ def test_other_task_name_and_queue() -> None:
 
 
 @given(
-    tid=st.text(alphabet=st.characters(categories=["L", "N"], include_characters=".-:"),
-                min_size=1),
+    tid=st.text(
+        alphabet=st.characters(categories=["L", "N"], include_characters=".-:"), min_size=1
+    ),
     keys=st.lists(st.text(alphabet=st.characters(exclude_categories=["Cs"])), max_size=20),
 )
 def test_any_keys_survive_the_envelope(tid: str, keys: list[str]) -> None:

@@ -1,0 +1,226 @@
+"""`order-dispatch dead list|show|replay|purge`: the dead letters, for a person or a script.
+
+Bulk actions (no keys given, or `--all`) act on every dead letter that matches the filters and
+ask first; `--yes` answers for scripts, `--dry-run` only shows what would be done.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+
+import click
+from rich.table import Table
+
+from producer.console import (
+    EX_FAILURE,
+    EX_OK,
+    EX_USAGE,
+    connected,
+    emit_json,
+    err,
+    load_settings,
+    out,
+    parse_since,
+    service_errors,
+)
+from worker.deadletters import DeadFilter, DeadLetters
+from worker.records import Record
+
+
+def _filters(f: Callable[..., object]) -> Callable[..., object]:
+    f = click.option("--stage", type=click.Choice(["submit", "callback"]), help="Only this stage.")(
+        f
+    )
+    f = click.option("--reason", help="Only this reason (rejected, exhausted, ambiguous, ...).")(f)
+    f = click.option("--since", help="Only those dead since: 30m, 2h, 1d or an ISO time.")(f)
+    return f
+
+
+def _where(stage: str | None, reason: str | None, since: str | None) -> DeadFilter:
+    try:
+        since_s = parse_since(since) if since else None
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--since") from None
+    return DeadFilter(stage=stage, reason=reason, since_s=since_s)
+
+
+def _letters() -> DeadLetters:
+    return DeadLetters(connected(load_settings()).ledger)
+
+
+@click.group()
+def dead() -> None:
+    """Orders that could not be placed or delivered: list, show, replay, purge."""
+
+
+@dead.command("list")
+@_filters
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per dead letter.")
+def list_(stage: str | None, reason: str | None, since: str | None, as_json: bool) -> None:
+    """List dead letters, oldest first."""
+    where = _where(stage, reason, since)
+    with service_errors():
+        records = _letters().select(where)
+    if as_json:
+        for r in records:
+            emit_json(_row(r))
+        return
+    table = Table(title=f"{len(records)} dead letter(s)")
+    for column in ("key", "stage", "reason", "http", "attempts", "died at", "last error"):
+        table.add_column(column, overflow="fold")
+    for r in records:
+        table.add_row(
+            r.key,
+            r.dead_stage or "",
+            r.dead_reason or "",
+            str(r.http_status or ""),
+            str(r.attempts),
+            r.died_at or "",
+            (r.last_error or "")[:80],
+        )
+    out.print(table)
+
+
+def _row(r: Record) -> dict[str, object]:
+    return {
+        "key": r.key,
+        "stage": r.dead_stage,
+        "reason": r.dead_reason,
+        "http_status": r.http_status,
+        "attempts": r.attempts,
+        "ambiguous_attempts": r.ambiguous_attempts,
+        "died_at": r.died_at,
+        "last_error": r.last_error,
+    }
+
+
+@dead.command()
+@click.argument("keys", nargs=-1, required=True)
+@click.option("--json", "as_json", is_flag=True)
+def show(keys: tuple[str, ...], as_json: bool) -> None:
+    """Show dead letters with their attempt history."""
+    with service_errors():
+        letters = _letters()
+        found = [(k, letters.show(k)) for k in keys]
+    missing = 0
+    for key, letter in found:
+        if letter is None:
+            missing += 1
+            err.print(f"{key}: [red]unknown order[/]")
+        elif as_json:
+            emit_json(letter.as_dict())
+        else:
+            r = letter.record
+            out.print(
+                f"[bold]{r.key}[/] {r.status} stage={r.dead_stage} reason={r.dead_reason} "
+                f"http_status={r.http_status} attempts={r.attempts} "
+                f"ambiguous={r.ambiguous_attempts}"
+            )
+            out.print(f"  last_error: {r.last_error}")
+            for h in letter.history:
+                out.print(
+                    f"  attempt {h.get('attempt')}: {h.get('outcome')} "
+                    f"http={h.get('http_status')} {h.get('duration_ms')} ms"
+                )
+    sys.exit(EX_FAILURE if missing else EX_OK)
+
+
+def _bulk(
+    action: str,
+    keys: tuple[str, ...],
+    every: bool,
+    where: DeadFilter,
+    dry_run: bool,
+    yes: bool,
+    run: Callable[[DeadLetters, list[str]], list[str]],
+    as_json: bool,
+) -> None:
+    if keys and every:
+        err.print("give keys or --all, not both")
+        sys.exit(EX_USAGE)
+    if not keys and not every:
+        err.print(f"name the dead letters to {action}, or use --all (with filters)")
+        sys.exit(EX_USAGE)
+    with service_errors():
+        letters = _letters()
+        chosen = list(keys) or [r.key for r in letters.select(where)]
+        if dry_run:
+            for key in chosen:
+                emit_json(
+                    {"key": key, "action": action, "dry_run": True}
+                ) if as_json else out.print(f"would {action} {key}")
+            return
+        if (
+            every
+            and not yes
+            and not click.confirm(f"{action} {len(chosen)} dead letter(s)?", err=True)
+        ):
+            sys.exit(EX_FAILURE)
+        done = set(run(letters, chosen))
+    for key in chosen:
+        if as_json:
+            emit_json({"key": key, "action": action, "done": key in done})
+        else:
+            out.print(f"{action}ed {key}" if key in done else f"{key}: not dead, left alone")
+    sys.exit(EX_OK if done == set(chosen) else EX_FAILURE)
+
+
+@dead.command()
+@click.argument("keys", nargs=-1)
+@click.option("--all", "every", is_flag=True, help="Every dead letter matching the filters.")
+@_filters
+@click.option("--dry-run", is_flag=True, help="Show what would be replayed.")
+@click.option("--yes", is_flag=True, help="Do not ask before a bulk replay.")
+@click.option("--json", "as_json", is_flag=True)
+def replay(
+    keys: tuple[str, ...],
+    every: bool,
+    stage: str | None,
+    reason: str | None,
+    since: str | None,
+    dry_run: bool,
+    yes: bool,
+    as_json: bool,
+) -> None:
+    """Place dead orders again, with a fresh attempt budget."""
+    _bulk(
+        "replay",
+        keys,
+        every,
+        _where(stage, reason, since),
+        dry_run,
+        yes,
+        lambda letters, chosen: letters.replay(chosen),
+        as_json,
+    )
+
+
+@dead.command()
+@click.argument("keys", nargs=-1)
+@click.option("--all", "every", is_flag=True, help="Every dead letter matching the filters.")
+@_filters
+@click.option("--dry-run", is_flag=True, help="Show what would be purged.")
+@click.option("--yes", is_flag=True, help="Do not ask before a bulk purge.")
+@click.option("--json", "as_json", is_flag=True)
+def purge(
+    keys: tuple[str, ...],
+    every: bool,
+    stage: str | None,
+    reason: str | None,
+    since: str | None,
+    dry_run: bool,
+    yes: bool,
+    as_json: bool,
+) -> None:
+    """Forget dead orders for good (their keys may then be enqueued again)."""
+    _bulk(
+        "purge",
+        keys,
+        every,
+        _where(stage, reason, since),
+        dry_run,
+        yes,
+        lambda letters, chosen: letters.purge(chosen),
+        as_json,
+    )
