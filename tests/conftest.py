@@ -127,9 +127,21 @@ def worker_env(redis_url: str, sandbox: Sandbox) -> dict[str, str]:
 WorkerFactory = Callable[..., subprocess.Popen[bytes]]
 
 
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> object:
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report
+
+
 @pytest.fixture
-def workers(worker_env: dict[str, str], tmp_path: Path) -> Iterator[WorkerFactory]:
-    """Start Celery workers as subprocesses: `workers(name="w1", concurrency=8, **env)`."""
+def workers(
+    worker_env: dict[str, str], tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[WorkerFactory]:
+    """Start Celery workers as subprocesses: `workers(name="w1", concurrency=8, **env)`.
+
+    When the test fails, the tail of each worker's log is printed with the failure.
+    """
     started: list[subprocess.Popen[bytes]] = []
 
     def start(name: str = "w1", concurrency: int = 16, **env: str) -> subprocess.Popen[bytes]:
@@ -142,6 +154,11 @@ def workers(worker_env: dict[str, str], tmp_path: Path) -> Iterator[WorkerFactor
     yield start
     for proc in started:
         stop(proc, timeout_s=15)
+    report = getattr(request.node, "rep_call", None)
+    if report is not None and report.failed:
+        for log in sorted(tmp_path.glob("*.log")):
+            print(f"--- {log.name} (last 60 lines) ---")
+            print("\n".join(log.read_text(errors="replace").splitlines()[-60:]))
 
 
 def make_settings(redis_url: str, **overrides: object) -> Settings:

@@ -13,6 +13,7 @@ from typing import Any
 
 from worker.ledger import Ledger, iso, load_script
 from worker.records import Record, read_history, read_records
+from worker.tickets import batch_size
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +76,7 @@ class DeadLetters:
             int((now + cfg.deadline_s) * 1000),
             uuid.uuid4().hex,
             self.ledger.parts_json,
-            cfg.batch_max,
+            batch_size(len(keys), spread=cfg.batch_spread, batch_max=cfg.batch_max),
             self.keys.record_prefix,
             *keys,
         ]

@@ -348,6 +348,7 @@ class Ledger:
                 1 if self.config.hold_ambiguous else 0,
                 self.config.ttl_s,
                 self.config.stream_maxlen,
+                self.config.batch_spread,
             ],
         )
         return PumpReport(due=int(due), lost=int(lost), stale=int(stale), held=list(held))

@@ -2,11 +2,11 @@
 -- Runs inside every worker, every second: safe with any number of them, because each order
 -- moves from waiting or leases to queued at most once per due time (ZREM decides who moves it).
 -- KEYS: waiting, leases, queued, seq, queue, dead, events
--- ARGV: now_ms, now_iso, limit, batch, nonce, parts_json, stale_ms, record_prefix, hold (0|1),
---       ttl_s, maxlen
+-- ARGV: now_ms, now_iso, limit, batch_max, nonce, parts_json, stale_ms, record_prefix,
+--       hold (0|1), ttl_s, maxlen, spread
 local now, now_iso, limit, batch = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 local nonce, parts, stale_ms, prefix = ARGV[5], cjson.decode(ARGV[6]), tonumber(ARGV[7]), ARGV[8]
-local hold, ttl, maxlen = ARGV[9] == '1', tonumber(ARGV[10]), ARGV[11]
+local hold, ttl, maxlen, spread = ARGV[9] == '1', tonumber(ARGV[10]), ARGV[11], tonumber(ARGV[12])
 local moved, held = {}, {}
 for _, key in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, limit)) do
   redis.call('ZREM', KEYS[1], key)
@@ -54,5 +54,9 @@ if redis.call('LLEN', KEYS[5]) == 0 then
     n_stale = n_stale + 1
   end
 end
-if #moved > 0 then push_tickets(KEYS[5], KEYS[4], nonce, parts, moved, batch) end
+if #moved > 0 then
+  -- Spread the orders over enough messages for every worker thread (as tickets.batch_size).
+  batch = math.max(1, math.min(batch, math.ceil(#moved / spread)))
+  push_tickets(KEYS[5], KEYS[4], nonce, parts, moved, batch)
+end
 return {n_due, n_lost, n_stale, held}
