@@ -18,6 +18,7 @@ from typing import Any
 
 import redis
 
+from worker.flow import CircuitPolicy, FlowKeys
 from worker.keys import Keys
 from worker.settings import Settings
 from worker.tickets import batch_size, ticket_template
@@ -47,10 +48,16 @@ class LedgerConfig:
     lease_s: float = 30.0
     hold_ambiguous: bool = False
     pump_limit: int = 1000
+    flow: FlowKeys = field(default_factory=lambda: FlowKeys("default"))
+    circuit: CircuitPolicy = field(default_factory=CircuitPolicy)
+    probe_ttl_s: float = 90.0
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LedgerConfig:
         return cls(
+            flow=FlowKeys.for_api_key(settings.api_key.get_secret_value()),
+            circuit=CircuitPolicy(settings.circuit_threshold, settings.circuit_cooldown_s),
+            probe_ttl_s=settings.http_timeout_s + 15,
             queue=settings.queue,
             ttl_s=settings.retention_s,
             stream_maxlen=settings.stream_maxlen,
@@ -85,6 +92,19 @@ class Claim:
     created_ms: int
     deadline_ms: int
     callback_url: str
+
+
+@dataclass(frozen=True, slots=True)
+class Gate:
+    """What `begin` said: go (`attempts` is this attempt's number), lost, or wait."""
+
+    verdict: str  # go | probe | lost | paused | open | probing
+    attempts: int = 0
+    wait_s: float = 0.0
+
+    @property
+    def go(self) -> bool:
+        return self.verdict in ("go", "probe")
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,15 +200,24 @@ class Ledger:
             )
         return claims
 
-    def begin(self, claim: Claim) -> bool:
-        """Count the attempt about to be sent; False if the lease was lost meanwhile."""
-        attempts = int(
-            self._begin(args=[self.keys.record(claim.key), claim.token, iso(self.clock())])
+    def begin(self, claim: Claim) -> Gate:
+        """Pass the shared flow gates and count the attempt about to be sent."""
+        now = self.clock()
+        flow = self.config.flow
+        value, verdict = self._begin(
+            keys=[flow.pause, flow.circuit, flow.probe],
+            args=[
+                self.keys.record(claim.key),
+                claim.token,
+                iso(now),
+                int(now * 1000),
+                int(self.config.probe_ttl_s * 1000),
+            ],
         )
-        if attempts < 0:
-            return False
-        claim.attempts = attempts
-        return True
+        if verdict in ("go", "probe"):
+            claim.attempts = int(value)
+            return Gate(verdict, attempts=int(value))
+        return Gate(verdict, wait_s=max(0.0, int(value) / 1000))
 
     def complete(
         self,
@@ -199,6 +228,7 @@ class Ledger:
         test_url: str | None,
         callback: str = "none",
         history: dict[str, Any] | None = None,
+        flow: str = "ok",
     ) -> bool:
         now = self.clock()
         fields = {
@@ -223,7 +253,9 @@ class Ledger:
             "test_url": test_url or "",
             "timestamp": iso(now),
         }
-        return self._run_finish(claim.key, claim.token, "complete", now, fields, {}, history, event)
+        return self._run_finish(
+            claim.key, claim.token, "complete", now, fields, {}, history, event, flow=flow
+        )
 
     def retry(
         self,
@@ -234,6 +266,7 @@ class Ledger:
         ambiguous: bool = False,
         give_back_attempt: bool = False,
         history: dict[str, Any] | None = None,
+        flow: str = "",
     ) -> bool:
         """Schedule the next attempt `delay_s` from now (durably, in the ledger)."""
         now = self.clock()
@@ -249,7 +282,22 @@ class Ledger:
         if give_back_attempt:
             incr["attempts"] = -1
         mode = "release" if give_back_attempt else "retry"
-        return self._run_finish(claim.key, claim.token, mode, now + delay_s, fields, incr, history)
+        return self._run_finish(
+            claim.key, claim.token, mode, now + delay_s, fields, incr, history, flow=flow
+        )
+
+    def postpone(self, claim: Claim, *, delay_s: float, reason: str) -> bool:
+        """Put a claimed order back to wait `delay_s`, using no attempt (a flow gate was shut)."""
+        now = self.clock()
+        fields = {
+            "status": "queued",
+            "lease": "",
+            "sending": "",
+            "updated_at": iso(now),
+            "next_attempt_at": iso(now + delay_s),
+            "waiting_for": reason,
+        }
+        return self._run_finish(claim.key, claim.token, "release", now + delay_s, fields, {}, None)
 
     def kill(
         self,
@@ -261,6 +309,7 @@ class Ledger:
         error: str,
         ambiguous: bool = False,
         history: dict[str, Any] | None = None,
+        flow: str = "",
     ) -> bool:
         """Dead-letter the order, and tell the results stream."""
         now = self.clock()
@@ -286,7 +335,9 @@ class Ledger:
             "timestamp": iso(now),
         }
         incr = {"ambiguous_attempts": 1} if ambiguous else {}
-        return self._run_finish(claim.key, claim.token, "dead", now, fields, incr, history, event)
+        return self._run_finish(
+            claim.key, claim.token, "dead", now, fields, incr, history, event, flow=flow
+        )
 
     def _run_finish(
         self,
@@ -298,8 +349,11 @@ class Ledger:
         incr: dict[str, int],
         history: dict[str, Any] | None,
         event: dict[str, str] | None = None,
+        *,
+        flow: str = "",
     ) -> bool:
         k = self.keys
+        cfg = self.config
         argv: list[Any] = [
             key,
             token,
@@ -310,6 +364,10 @@ class Ledger:
             k.record_prefix,
             k.history(key),
             json.dumps(history) if history else "",
+            flow,
+            int(self.clock() * 1000),
+            cfg.circuit.threshold,
+            int(cfg.circuit.cooldown_s * 1000),
             2 * len(fields),
             *[x for pair in fields.items() for x in pair],
             2 * len(incr),
@@ -317,7 +375,16 @@ class Ledger:
         ]
         if event:
             argv += [x for pair in event.items() for x in pair]
-        keys = [k.queued, k.waiting, k.leases, k.dead, k.events]
+        keys = [
+            k.queued,
+            k.waiting,
+            k.leases,
+            k.dead,
+            k.events,
+            cfg.flow.pause,
+            cfg.flow.circuit,
+            cfg.flow.probe,
+        ]
         return bool(self._finish(keys=keys, args=argv))
 
     def renew(self, held: Iterable[tuple[str, str]]) -> int:

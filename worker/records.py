@@ -32,6 +32,7 @@ class Record(BaseModel):
     created_at: str
     updated_at: str
     next_attempt_at: str | None = None
+    waiting_for: str | None = None
     dead_stage: str | None = None
     dead_reason: str | None = None
     http_status: int | None = None
@@ -40,8 +41,6 @@ class Record(BaseModel):
     @classmethod
     def from_hash(cls, raw: dict[str, str]) -> Record:
         data: dict[str, Any] = {k: (v if v != "" else None) for k, v in raw.items()}
-        if data.get("status") != "retrying":
-            data.pop("next_attempt_at", None)
         return cls.model_validate({k: v for k, v in data.items() if k in cls.model_fields})
 
 

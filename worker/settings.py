@@ -75,6 +75,9 @@ class Settings(BaseSettings):
     callback_timeout_s: float = Field(default=15.0, gt=0)
 
     rate_limit: str = "900/minute"
+    rate_wait_max_s: float = Field(default=1.0, ge=0)
+    circuit_threshold: int = Field(default=10, ge=1)
+    circuit_cooldown_s: float = Field(default=30.0, gt=0)
     on_ambiguous: Literal["retry", "hold"] = "retry"
     retry_base_s: float = Field(default=1.0, gt=0)
     retry_cap_s: float = Field(default=600.0, gt=0)
@@ -125,6 +128,17 @@ class Settings(BaseSettings):
     @classmethod
     def _callback_url(cls, value: str | None) -> str | None:
         return _absolute_http_url(value) if value else None
+
+    @field_validator("rate_limit")
+    @classmethod
+    def _rate_limit(cls, value: str) -> str:
+        from limits import parse
+
+        try:
+            parse(value)
+        except ValueError as exc:
+            raise ValueError(f"not a rate limit like 900/minute or 20/second: {exc}") from None
+        return value
 
     @field_validator("redis_url")
     @classmethod

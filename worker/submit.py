@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from worker.errors import SubmitError
+from worker.flow import RateLimiter, flow_outcome, wait_with_jitter
 from worker.ledger import Claim, Ledger
 from worker.logs import step
 from worker.policy import AmbiguityPolicy, Dead, decide, out_of_budget
@@ -24,6 +25,7 @@ from worker.stackone import StackOneClient
 class AttemptContext:
     ledger: Ledger
     client: StackOneClient
+    limiter: RateLimiter | None
     retry: RetryPolicy
     on_ambiguous: AmbiguityPolicy
     worker: str
@@ -54,9 +56,16 @@ def attempt_order(ctx: AttemptContext, claim: Claim) -> str:
             outcome="exhausted",
         )
         return "dead"
-    if not ledger.begin(claim):
+    if ctx.limiter is not None:
+        wait_s = ctx.limiter.acquire()
+        if wait_s:
+            return _postpone(ctx, claim, wait_s, "rate_limit")
+    gate = ledger.begin(claim)
+    if gate.verdict == "lost":
         step("order.lease_lost", order_key=claim.key, outcome="skipped")
         return "skipped"
+    if not gate.go:
+        return _postpone(ctx, claim, gate.wait_s, gate.verdict)
     started = time.monotonic()
     try:
         result = ctx.client.submit(
@@ -95,6 +104,20 @@ def attempt_order(ctx: AttemptContext, claim: Claim) -> str:
     return "completed"
 
 
+def _postpone(ctx: AttemptContext, claim: Claim, wait_s: float, reason: str) -> str:
+    """A shared gate is shut: wait in the ledger (no attempt used, no thread held)."""
+    delay_s = wait_with_jitter(wait_s, ctx.rng)
+    ctx.ledger.postpone(claim, delay_s=delay_s, reason=reason)
+    step(
+        "order.postponed",
+        order_key=claim.key,
+        attempt=claim.attempts,
+        outcome=reason,
+        delay_s=round(delay_s, 3),
+    )
+    return "postponed"
+
+
 def _failed(ctx: AttemptContext, claim: Claim, error: SubmitError, took_s: float) -> str:
     now = ctx.clock()
     decision = decide(
@@ -115,6 +138,7 @@ def _failed(ctx: AttemptContext, claim: Claim, error: SubmitError, took_s: float
         "http_status": error.http_status,
         "duration_ms": round(took_s * 1000, 1),
     }
+    flow = flow_outcome(error)
     if isinstance(decision, Dead):
         ctx.ledger.kill(
             claim,
@@ -124,6 +148,7 @@ def _failed(ctx: AttemptContext, claim: Claim, error: SubmitError, took_s: float
             error=error.describe() + (f" {error.body}" if error.body else ""),
             ambiguous=decision.ambiguous,
             history=entry,
+            flow=flow,
         )
         step(
             "order.dead",
@@ -141,6 +166,7 @@ def _failed(ctx: AttemptContext, claim: Claim, error: SubmitError, took_s: float
         error=error.describe(),
         ambiguous=decision.ambiguous,
         history=entry,
+        flow=flow,
     )
     step(
         "order.retry_scheduled",

@@ -14,6 +14,7 @@ for i = 6, #ARGV do
       redis.call('ZADD', KEYS[2], expiry, key)
       redis.call('HSET', rk, 'status', 'submitting', 'lease', token, 'worker', worker,
         'updated_at', now_iso)
+      redis.call('HDEL', rk, 'next_attempt_at', 'waiting_for')
       local f = redis.call('HMGET', rk, 'payload', 'account_id', 'order_id', 'attempts',
         'ambiguous_attempts', 'created_ms', 'deadline_ms', 'callback_url')
       out[#out + 1] = key

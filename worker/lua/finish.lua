@@ -2,11 +2,33 @@
 -- Invariant: an order leaves every schedule when it ends and is never moved out of a final
 -- state; only the lease holder schedules a retry or kills it (a completion is always kept:
 -- the API placed the order, whoever asked).
--- KEYS: queued, waiting, leases, dead, events
+-- It also tells the shared flow state what the API did (flow): 'ok' closes the circuit,
+-- 'fail' counts a consecutive failure and opens it at the threshold (at once after a failed
+-- probe), '429:<ms>' pauses the key for every worker, '' leaves it alone.
+-- KEYS: queued, waiting, leases, dead, events, pause, circuit, probe
 -- ARGV: key, token, mode (complete|retry|dead|release), score_ms, ttl_s, maxlen, record_prefix,
---       history_key, history_entry, n_fields, fields..., n_incr, incr pairs..., event pairs...
+--       history_key, history_entry, flow, now_ms, threshold, cooldown_ms,
+--       n_fields, fields..., n_incr, incr pairs..., event pairs...
 local key, token, mode, score = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local ttl, maxlen, rk, hk, entry = tonumber(ARGV[5]), ARGV[6], ARGV[7] .. key, ARGV[8], ARGV[9]
+local flow, now = ARGV[10], tonumber(ARGV[11])
+if flow == 'ok' then
+  redis.call('DEL', KEYS[7])
+  if redis.call('GET', KEYS[8]) == token then redis.call('DEL', KEYS[8]) end
+elseif flow == 'fail' then
+  local failures = redis.call('HINCRBY', KEYS[7], 'failures', 1)
+  local probing = redis.call('GET', KEYS[8]) == token
+  if probing or failures >= tonumber(ARGV[12]) then
+    redis.call('HSET', KEYS[7], 'open_until_ms', now + tonumber(ARGV[13]))
+    if probing then redis.call('DEL', KEYS[8]) end
+  end
+elseif string.sub(flow, 1, 4) == '429:' then
+  local pause_ms = tonumber(string.sub(flow, 5))
+  if pause_ms > 0 and redis.call('PTTL', KEYS[6]) < pause_ms then
+    redis.call('SET', KEYS[6], '1', 'PX', pause_ms)
+  end
+  if redis.call('GET', KEYS[8]) == token then redis.call('DEL', KEYS[8]) end
+end
 local status = redis.call('HGET', rk, 'status')
 if not status or status == 'completed' or status == 'delivered' or status == 'dead' then
   return 0
@@ -22,7 +44,7 @@ if mode == 'retry' or mode == 'release' then
 elseif mode == 'dead' then
   redis.call('ZADD', KEYS[4], score, key)
 end
-local i = 10
+local i = 14
 local nf = tonumber(ARGV[i])
 for j = i + 1, i + nf, 2 do redis.call('HSET', rk, ARGV[j], ARGV[j + 1]) end
 i = i + nf + 1
