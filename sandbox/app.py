@@ -2,7 +2,8 @@
 
 Checks Basic auth and `x-account-id`, reads the body with the upstream (lenient) models, answers
 `{id, remote_id, test_url}`, and replays the stored reply for a repeated `Idempotency-Key`.
-Counts every POST and every create per order id. Faults, set over `PUT /_sandbox/faults`:
+Counts every POST and every create per order id, and logs each POST (the time it arrived,
+before any injected latency; the order id; the status answered). Faults, set over `PUT /_sandbox/faults`:
 
     latency_ms        added to every POST
     fail_status       answer this status to the first `fail_times` attempts of each order
@@ -10,6 +11,7 @@ Counts every POST and every create per order id. Faults, set over `PUT /_sandbox
     drop_times        for the first N attempts of each order: create it, then drop the
                       connection without a reply (an ambiguous outcome for the client)
     reject_status     answer this status to every attempt while set (e.g. 422)
+    nth_status, nth   answer this status to the Nth POST the sandbox receives (one request)
     outage            answer 503 to everything while true
     honor_idempotency replay the stored reply for a known Idempotency-Key (default true);
                       false behaves like StackOne today, where a repeated POST creates again
@@ -48,6 +50,8 @@ class Faults:
     reject_status: int | None = None
     outage: bool = False
     honor_idempotency: bool = True
+    nth_status: int | None = None
+    nth: int = 0
 
 
 @dataclass
@@ -59,8 +63,10 @@ class SandboxState:
     idempotency_keys: defaultdict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     replies: dict[str, dict[str, str]] = field(default_factory=dict)
     log: list[tuple[float, str, int]] = field(default_factory=list)
+    total_posts: int = 0
 
     def reset(self) -> None:
+        self.total_posts = 0
         self.faults = Faults()
         self.posts.clear()
         self.creates.clear()
@@ -109,6 +115,9 @@ def create_app(state: SandboxState | None = None) -> Starlette:
     state = state or SandboxState()
 
     async def place_order(request: Request) -> Response:
+        arrived = time.time()
+        state.total_posts += 1
+        nth = state.total_posts
         faults = state.faults
         if faults.latency_ms:
             await asyncio.sleep(faults.latency_ms / 1000)
@@ -120,8 +129,11 @@ def create_app(state: SandboxState | None = None) -> Starlette:
         order_id = order.id or hashlib.sha256(raw).hexdigest()[:32]
         attempt = state.posts[order_id] + 1
         state.posts[order_id] = attempt
-        status = await _answer(request, order_id, attempt)
-        state.log.append((time.time(), order_id, status if isinstance(status, int) else 200))
+        if faults.nth_status and nth == faults.nth:
+            status: Response | int = faults.nth_status
+        else:
+            status = await _answer(request, order_id, attempt)
+        state.log.append((arrived, order_id, status if isinstance(status, int) else 200))
         if isinstance(status, Response):
             return status
         return _error(status, "sandbox fault", _retry_after(faults))

@@ -18,7 +18,7 @@ from typing import Any
 
 import redis
 
-from worker.flow import CircuitPolicy, FlowKeys
+from worker.flow import CircuitPolicy, FlowKeys, RateLimit
 from worker.keys import Keys
 from worker.settings import Settings
 from worker.tickets import batch_size, ticket_template
@@ -50,6 +50,7 @@ class LedgerConfig:
     pump_limit: int = 1000
     flow: FlowKeys = field(default_factory=lambda: FlowKeys("default"))
     circuit: CircuitPolicy = field(default_factory=CircuitPolicy)
+    rate: RateLimit = field(default_factory=RateLimit)
     probe_ttl_s: float = 90.0
 
     @classmethod
@@ -57,6 +58,7 @@ class LedgerConfig:
         return cls(
             flow=FlowKeys.for_api_key(settings.api_key.get_secret_value()),
             circuit=CircuitPolicy(settings.circuit_threshold, settings.circuit_cooldown_s),
+            rate=RateLimit.parse(settings.rate_limit, max_wait_s=settings.rate_wait_max_s),
             probe_ttl_s=settings.http_timeout_s + 15,
             queue=settings.queue,
             ttl_s=settings.retention_s,
@@ -98,9 +100,10 @@ class Claim:
 class Gate:
     """What `begin` said: go (`attempts` is this attempt's number), lost, or wait."""
 
-    verdict: str  # go | probe | lost | paused | open | probing
+    verdict: str  # go | probe | lost | paused | open | probing | rate
     attempts: int = 0
-    wait_s: float = 0.0
+    wait_s: float = 0.0  # when shut: how long until it may open
+    start_in_s: float = 0.0  # when go: the start time reserved by the rate limit, from now
 
     @property
     def go(self) -> bool:
@@ -204,20 +207,22 @@ class Ledger:
         """Pass the shared flow gates and count the attempt about to be sent."""
         now = self.clock()
         flow = self.config.flow
-        value, verdict = self._begin(
-            keys=[flow.pause, flow.circuit, flow.probe],
+        value, verdict, start_in_ms = self._begin(
+            keys=[flow.pause, flow.circuit, flow.probe, flow.rate],
             args=[
                 self.keys.record(claim.key),
                 claim.token,
                 iso(now),
                 int(now * 1000),
                 int(self.config.probe_ttl_s * 1000),
+                self.config.rate.interval_ms,
+                int(self.config.rate.max_wait_s * 1000),
             ],
         )
         if verdict in ("go", "probe"):
             claim.attempts = int(value)
-            return Gate(verdict, attempts=int(value))
-        return Gate(verdict, wait_s=max(0.0, int(value) / 1000))
+            return Gate(verdict, attempts=int(value), start_in_s=int(start_in_ms) / 1000)
+        return Gate(verdict, wait_s=max(0.001, int(value) / 1000))
 
     def complete(
         self,
@@ -286,8 +291,18 @@ class Ledger:
             claim.key, claim.token, mode, now + delay_s, fields, incr, history, flow=flow
         )
 
-    def postpone(self, claim: Claim, *, delay_s: float, reason: str) -> bool:
-        """Put a claimed order back to wait `delay_s`, using no attempt (a flow gate was shut)."""
+    def gates_shut(self) -> bool:
+        """True while a 429 pause or an open circuit holds every worker back."""
+        flow = self.config.flow
+        with self.redis.pipeline(transaction=False) as pipe:
+            pipe.pttl(flow.pause)
+            pipe.hget(flow.circuit, "open_until_ms")
+            pause_ms, open_until = pipe.execute()
+        return int(pause_ms) > 0 or float(open_until or 0) > self.clock() * 1000
+
+    def postpone(self, claim: Claim, *, delay_s: float, reason: str, counted: bool = False) -> bool:
+        """Put a claimed order back to wait `delay_s`, using no attempt (a flow gate was shut;
+        `counted`: `begin` had already counted one, which is given back)."""
         now = self.clock()
         fields = {
             "status": "queued",
@@ -297,7 +312,10 @@ class Ledger:
             "next_attempt_at": iso(now + delay_s),
             "waiting_for": reason,
         }
-        return self._run_finish(claim.key, claim.token, "release", now + delay_s, fields, {}, None)
+        incr = {"attempts": -1} if counted else {}
+        return self._run_finish(
+            claim.key, claim.token, "release", now + delay_s, fields, incr, None
+        )
 
     def kill(
         self,

@@ -13,7 +13,6 @@ import socket
 import threading
 from collections.abc import Iterable
 
-from worker.flow import RateLimiter
 from worker.ledger import Claim, Ledger, LedgerConfig
 from worker.logs import step
 from worker.redisconn import connect
@@ -30,12 +29,6 @@ class Runtime:
         self.node = node or f"{socket.gethostname()}.{os.getpid()}"
         self.redis = connect(settings.redis_url)
         self.ledger = Ledger(self.redis, LedgerConfig.from_settings(settings))
-        self.limiter = RateLimiter(
-            self.redis,
-            settings.rate_limit,
-            self.ledger.config.flow.key_id,
-            max_wait_s=settings.rate_wait_max_s,
-        )
         self._local = threading.local()
         self._held: dict[str, str] = {}
         self._held_lock = threading.Lock()
@@ -52,7 +45,6 @@ class Runtime:
             ctx = AttemptContext(
                 ledger=self.ledger,
                 client=client,
-                limiter=self.limiter,
                 retry=self.settings.retry_policy(),
                 on_ambiguous=self.settings.on_ambiguous,
                 worker=self.node,

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from worker.errors import SubmitError
-from worker.flow import RateLimiter, flow_outcome, wait_with_jitter
+from worker.flow import flow_outcome, wait_with_jitter
 from worker.ledger import Claim, Ledger
 from worker.logs import step
 from worker.policy import AmbiguityPolicy, Dead, decide, out_of_budget
@@ -25,11 +25,11 @@ from worker.stackone import StackOneClient
 class AttemptContext:
     ledger: Ledger
     client: StackOneClient
-    limiter: RateLimiter | None
     retry: RetryPolicy
     on_ambiguous: AmbiguityPolicy
     worker: str
     clock: Callable[[], float] = time.time
+    sleep: Callable[[float], None] = time.sleep
     rng: random.Random | None = None
 
 
@@ -56,16 +56,16 @@ def attempt_order(ctx: AttemptContext, claim: Claim) -> str:
             outcome="exhausted",
         )
         return "dead"
-    if ctx.limiter is not None:
-        wait_s = ctx.limiter.acquire()
-        if wait_s:
-            return _postpone(ctx, claim, wait_s, "rate_limit")
     gate = ledger.begin(claim)
     if gate.verdict == "lost":
         step("order.lease_lost", order_key=claim.key, outcome="skipped")
         return "skipped"
     if not gate.go:
         return _postpone(ctx, claim, gate.wait_s, gate.verdict)
+    if gate.start_in_s > 0:
+        ctx.sleep(gate.start_in_s)  # our reserved start; then one more look at the gates
+        if ledger.gates_shut():
+            return _postpone(ctx, claim, 0.5, "paused", counted=True)
     started = time.monotonic()
     try:
         result = ctx.client.submit(
@@ -104,10 +104,12 @@ def attempt_order(ctx: AttemptContext, claim: Claim) -> str:
     return "completed"
 
 
-def _postpone(ctx: AttemptContext, claim: Claim, wait_s: float, reason: str) -> str:
+def _postpone(
+    ctx: AttemptContext, claim: Claim, wait_s: float, reason: str, *, counted: bool = False
+) -> str:
     """A shared gate is shut: wait in the ledger (no attempt used, no thread held)."""
     delay_s = wait_with_jitter(wait_s, ctx.rng)
-    ctx.ledger.postpone(claim, delay_s=delay_s, reason=reason)
+    ctx.ledger.postpone(claim, delay_s=delay_s, reason=reason, counted=counted)
     step(
         "order.postponed",
         order_key=claim.key,

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import redis
 
+from worker.flow import CircuitPolicy, RateLimit
 from worker.keys import Keys
 from worker.ledger import Ledger, LedgerConfig, NewOrder
 from worker.records import read_events, read_records
@@ -96,10 +98,10 @@ def test_only_one_worker_claims_an_order(ledger: Ledger) -> None:
 def test_begin_counts_an_attempt_once_and_only_for_the_holder(ledger: Ledger) -> None:
     ledger.enqueue([new(1)])
     (claim,) = ledger.claim(["acc:o1"], "w1")
-    assert ledger.begin(claim) and claim.attempts == 1
-    assert ledger.begin(claim) and claim.attempts == 1  # a repeated call (retried command)
+    assert ledger.begin(claim).go and claim.attempts == 1
+    assert ledger.begin(claim).go and claim.attempts == 1  # a repeated call (retried command)
     claim.token = "someone-else"
-    assert not ledger.begin(claim)
+    assert ledger.begin(claim).verdict == "lost"
 
 
 def test_complete_records_the_result_and_tells_the_stream(
@@ -223,3 +225,49 @@ def test_kill_dead_letters_and_tells_the_stream(ledger: Ledger, redis_client: re
     assert (record.status, record.dead_reason, record.http_status) == ("dead", "rejected", 422)
     (event,) = read_events(redis_client, K)
     assert (event.type, event.data["http_status"]) == ("order.failed", "422")
+
+
+def test_a_429_pauses_every_worker_and_an_outage_opens_the_circuit(
+    redis_client: redis.Redis, clock: Clock
+) -> None:
+    ledger = make_ledger(redis_client, clock, circuit=CircuitPolicy(threshold=2, cooldown_s=5))
+    ledger.enqueue([new(i) for i in range(6)])
+    claims = ledger.claim([f"acc:o{i}" for i in range(6)], "w1")
+    first, second, third, fourth, fifth, sixth = claims
+
+    ledger.begin(first)
+    ledger.retry(first, delay_s=1, error="http_429", flow="429:2000")
+    gate = ledger.begin(second)
+    assert gate.verdict == "paused" and 1.5 < gate.wait_s <= 2.0
+    redis_client.delete(ledger.config.flow.pause)
+
+    for claim in (second, third):  # two failures in a row: open
+        assert ledger.begin(claim).go
+        ledger.retry(claim, delay_s=1, error="http_503", flow="fail")
+    gate = ledger.begin(fourth)
+    assert gate.verdict == "open" and gate.wait_s == pytest.approx(5, abs=0.01)
+    assert fourth.attempts == 0  # a shut gate uses no attempt
+
+    clock.t += 5  # cooldown over: one probe, the others wait for it
+    assert ledger.begin(fourth).verdict == "probe"
+    assert ledger.begin(fifth).verdict == "probing"
+    ledger.complete(fourth, api_id="a", remote_id="r", test_url="https://t", flow="ok")
+    assert ledger.begin(fifth).verdict == "go"
+    assert redis_client.exists(ledger.config.flow.circuit) == 0
+    assert sixth.attempts == 0
+
+
+def test_starts_are_paced_by_reservation(redis_client: redis.Redis, clock: Clock) -> None:
+    ledger = make_ledger(redis_client, clock, rate=RateLimit(limit=10, window_ms=1000))
+    ledger.enqueue([new(i) for i in range(30)])
+    claims = ledger.claim([f"acc:o{i}" for i in range(30)], "w1")
+    gates = [ledger.begin(c) for c in claims]
+    went = [g for g in gates if g.go]
+    # Each start is reserved about 1/10 s (over the headroom) after the one before, up to the
+    # 1 s a thread may wait; the rest are told when to come back.
+    starts = [g.start_in_s for g in went]
+    assert starts == sorted(starts) and starts[0] < 0.01
+    gaps = [b - a for a, b in itertools.pairwise(starts)]
+    assert all(0.09 <= gap <= 0.12 for gap in gaps)
+    assert starts[-1] <= 1.0
+    assert all(g.verdict == "rate" and 0.9 < g.wait_s < 3.1 for g in gates if not g.go)
