@@ -3,7 +3,8 @@
 Checks Basic auth and `x-account-id`, reads the body with the upstream (lenient) models, answers
 `{id, remote_id, test_url}`, and replays the stored reply for a repeated `Idempotency-Key`.
 Counts every POST and every create per order id, and logs each POST (the time it arrived,
-before any injected latency; the order id; the status answered). Faults, set over `PUT /_sandbox/faults`:
+before any injected latency; the order id; the status answered). Faults, set over
+`PUT /_sandbox/faults`:
 
     latency_ms        added to every POST
     fail_status       answer this status to the first `fail_times` attempts of each order
