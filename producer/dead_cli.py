@@ -25,7 +25,6 @@ from producer.console import (
     service_errors,
 )
 from worker.deadletters import DeadFilter, DeadLetters
-from worker.records import Record
 
 
 def _filters(f: Callable[..., object]) -> Callable[..., object]:
@@ -58,71 +57,68 @@ def dead() -> None:
 @_filters
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per dead letter.")
 def list_(stage: str | None, reason: str | None, since: str | None, as_json: bool) -> None:
-    """List dead letters, oldest first."""
+    """List dead letters (submit stage first), oldest first."""
     where = _where(stage, reason, since)
     with service_errors():
-        records = _letters().select(where)
+        letters = _letters().select(where)
     if as_json:
-        for r in records:
-            emit_json(_row(r))
+        for letter in letters:
+            emit_json(letter.as_dict())
         return
-    table = Table(title=f"{len(records)} dead letter(s)")
+    table = Table(title=f"{len(letters)} dead letter(s)")
     for column in ("key", "stage", "reason", "http", "attempts", "died at", "last error"):
         table.add_column(column, overflow="fold")
-    for r in records:
+    for d in letters:
         table.add_row(
-            r.key,
-            r.dead_stage or "",
-            r.dead_reason or "",
-            str(r.http_status or ""),
-            str(r.attempts),
-            r.died_at or "",
-            (r.last_error or "")[:80],
+            d.key,
+            d.stage,
+            d.reason or "",
+            str(d.http_status or ""),
+            str(d.attempts),
+            d.died_at or "",
+            (d.last_error or "")[:80],
         )
     out.print(table)
-
-
-def _row(r: Record) -> dict[str, object]:
-    return {
-        "key": r.key,
-        "stage": r.dead_stage,
-        "reason": r.dead_reason,
-        "http_status": r.http_status,
-        "attempts": r.attempts,
-        "ambiguous_attempts": r.ambiguous_attempts,
-        "died_at": r.died_at,
-        "last_error": r.last_error,
-    }
 
 
 @dead.command()
 @click.argument("keys", nargs=-1, required=True)
 @click.option("--json", "as_json", is_flag=True)
 def show(keys: tuple[str, ...], as_json: bool) -> None:
-    """Show dead letters with their attempt history."""
+    """Show orders' records with their attempt history."""
     with service_errors():
         letters = _letters()
         found = [(k, letters.show(k)) for k in keys]
     missing = 0
-    for key, letter in found:
-        if letter is None:
+    for key, shown in found:
+        if shown is None:
             missing += 1
             err.print(f"{key}: [red]unknown order[/]")
-        elif as_json:
-            emit_json(letter.as_dict())
-        else:
-            r = letter.record
-            out.print(
-                f"[bold]{r.key}[/] {r.status} stage={r.dead_stage} reason={r.dead_reason} "
-                f"http_status={r.http_status} attempts={r.attempts} "
-                f"ambiguous={r.ambiguous_attempts}"
+            continue
+        r, history = shown
+        if as_json:
+            emit_json(
+                {
+                    **r.model_dump(mode="json"),
+                    "stage": r.dead_stage,
+                    "reason": r.dead_reason,
+                    "history": history,
+                }
             )
-            out.print(f"  last_error: {r.last_error}")
-            for h in letter.history:
-                out.print(
-                    f"  attempt {h.get('attempt')}: {h.get('outcome')} "
-                    f"http={h.get('http_status')} {h.get('duration_ms')} ms"
-                )
+            continue
+        out.print(
+            f"[bold]{r.key}[/] {r.status} callback={r.callback} stage={r.dead_stage} "
+            f"reason={r.dead_reason} http_status={r.http_status} attempts={r.attempts} "
+            f"ambiguous={r.ambiguous_attempts}"
+        )
+        out.print(f"  last_error: {r.last_error}")
+        if r.callback in ("failed", "pending"):
+            out.print(f"  callback: attempts={r.callback_attempts} error={r.callback_error}")
+        for h in history:
+            out.print(
+                f"  attempt {h.get('attempt')}: {h.get('outcome')} "
+                f"http={h.get('http_status')} {h.get('duration_ms')} ms"
+            )
     sys.exit(EX_FAILURE if missing else EX_OK)
 
 
@@ -144,7 +140,7 @@ def _bulk(
         sys.exit(EX_USAGE)
     with service_errors():
         letters = _letters()
-        chosen = list(keys) or [r.key for r in letters.select(where)]
+        chosen = list(keys) or list(dict.fromkeys(d.key for d in letters.select(where)))
         if dry_run:
             for key in chosen:
                 emit_json(
@@ -183,7 +179,7 @@ def replay(
     yes: bool,
     as_json: bool,
 ) -> None:
-    """Place dead orders again, with a fresh attempt budget."""
+    """Place dead orders again with a fresh attempt budget; send dead callbacks again."""
     _bulk(
         "replay",
         keys,

@@ -1,8 +1,10 @@
-"""Dead letters: list, show, replay and purge orders that could not be placed or delivered.
+"""Dead letters: list, show, replay and purge what could not be placed or delivered.
 
-A dead order keeps its record (stage, reason, HTTP status, scrubbed error) and its attempt
-history until the retention ends. Replaying puts it back on the queue with a fresh attempt
-budget; purging forgets it (the key may then be enqueued again as new).
+Two stages: `submit` (the order could not be placed: its record says why) and `callback` (the
+order was placed or failed, but its event could not be delivered). A dead letter keeps its
+record and attempt history until the retention ends. Replaying a dead order places it again
+with a fresh attempt budget; replaying a dead callback only sends its event again. Purging
+forgets it (a purged order's key may then be enqueued again as new).
 """
 
 from __future__ import annotations
@@ -11,9 +13,10 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from worker.ledger import Ledger, iso, load_script
+from worker.ledger import Ledger, load_script
 from worker.records import Record, read_history, read_records
 from worker.tickets import batch_size
+from worker.timefmt import iso
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,22 +25,55 @@ class DeadFilter:
     reason: str | None = None
     since_s: float | None = None  # unix seconds: dead at or after
 
-    def matches(self, record: Record) -> bool:
-        return (self.stage is None or record.dead_stage == self.stage) and (
-            self.reason is None or record.dead_reason == self.reason
-        )
-
 
 @dataclass(frozen=True, slots=True)
 class DeadLetter:
+    """One dead letter as users see it (`dead list --json`)."""
+
+    key: str
+    stage: str
+    reason: str | None
+    http_status: int | None
+    attempts: int
+    died_at: str | None
+    last_error: str | None
     record: Record
-    history: list[dict[str, Any]]
+
+    @classmethod
+    def of(cls, record: Record, stage: str) -> DeadLetter:
+        if stage == "callback":
+            return cls(
+                record.key,
+                stage,
+                "exhausted",
+                record.callback_http_status,
+                record.callback_attempts,
+                record.callback_died_at,
+                record.callback_error,
+                record,
+            )
+        return cls(
+            record.key,
+            stage,
+            record.dead_reason,
+            record.http_status,
+            record.attempts,
+            record.died_at,
+            record.last_error,
+            record,
+        )
 
     def as_dict(self) -> dict[str, Any]:
-        out = self.record.model_dump(mode="json")
-        out["stage"], out["reason"] = self.record.dead_stage, self.record.dead_reason
-        out["history"] = self.history
-        return out
+        return {
+            "key": self.key,
+            "stage": self.stage,
+            "reason": self.reason,
+            "http_status": self.http_status,
+            "attempts": self.attempts,
+            "ambiguous_attempts": self.record.ambiguous_attempts,
+            "died_at": self.died_at,
+            "last_error": self.last_error,
+        }
 
 
 class DeadLetters:
@@ -48,24 +84,33 @@ class DeadLetters:
         self._replay = self.redis.register_script(load_script("replay.lua", with_tickets=True))
         self._purge = self.redis.register_script(load_script("purge.lua"))
 
-    def select(self, where: DeadFilter | None = None, *, limit: int = 10_000) -> list[Record]:
-        """Dead orders, oldest death first, that match `where`."""
+    def select(self, where: DeadFilter | None = None, *, limit: int = 10_000) -> list[DeadLetter]:
+        """Dead letters that match `where`, oldest death first within each stage."""
         where = where or DeadFilter()
         low = "-inf" if where.since_s is None else int(where.since_s * 1000)
-        keys: list[str] = self.redis.zrangebyscore(  # type: ignore[assignment]
-            self.keys.dead, low, "+inf", start=0, num=limit
-        )
-        records = read_records(self.redis, self.keys, keys)
-        return [r for r in records if r is not None and r.status == "dead" and where.matches(r)]
+        out: list[DeadLetter] = []
+        for stage, zset in (("submit", self.keys.dead), ("callback", self.keys.dead_callback)):
+            if where.stage not in (None, stage):
+                continue
+            keys: list[str] = self.redis.zrangebyscore(  # type: ignore[assignment]
+                zset, low, "+inf", start=0, num=limit
+            )
+            for record in read_records(self.redis, self.keys, keys):
+                if record is None or (stage == "submit" and record.status != "dead"):
+                    continue
+                letter = DeadLetter.of(record, stage)
+                if where.reason in (None, letter.reason):
+                    out.append(letter)
+        return out
 
-    def show(self, key: str) -> DeadLetter | None:
+    def show(self, key: str) -> tuple[Record, list[dict[str, Any]]] | None:
         record = read_records(self.redis, self.keys, [key])[0]
         if record is None:
             return None
-        return DeadLetter(record, read_history(self.redis, self.keys, key))
+        return record, read_history(self.redis, self.keys, key)
 
-    def replay(self, keys: list[str]) -> list[str]:
-        """Queue dead orders again with a fresh budget; returns the keys actually replayed."""
+    def replay(self, keys: list[str], *, stage: str | None = None) -> list[str]:
+        """Replay dead letters (of `stage`, or whichever each key has); returns those replayed."""
         if not keys:
             return []
         now = self.ledger.clock()
@@ -78,13 +123,15 @@ class DeadLetters:
             self.ledger.parts_json,
             batch_size(len(keys), spread=cfg.batch_spread, batch_max=cfg.batch_max),
             self.keys.record_prefix,
+            stage or "any",
             *keys,
         ]
         k = self.keys
-        return list(self._replay(keys=[k.dead, k.queued, k.ticket_seq, cfg.queue], args=args))
+        zsets = [k.dead, k.queued, k.ticket_seq, cfg.queue, k.dead_callback, k.cb_waiting]
+        return list(self._replay(keys=zsets, args=args))
 
     def purge(self, keys: list[str]) -> list[str]:
         if not keys:
             return []
         args = [self.keys.record_prefix, self.keys.history_prefix, *keys]
-        return list(self._purge(keys=[self.keys.dead], args=args))
+        return list(self._purge(keys=[self.keys.dead, self.keys.dead_callback], args=args))

@@ -2,7 +2,8 @@
 
 An order is in exactly one of four places until it ends: `queued` (a queue message names it),
 `waiting` (a retry, due at its score), `leases` (a worker holds it until its score) or nowhere
-(completed, delivered or dead, kept as a record until the retention ends).
+(completed, delivered or dead, kept as a record until the retention ends). Its callback, once
+due, goes through the same three places of its own (`cb:queued`, `cb:waiting`, `cb:leases`).
 """
 
 from __future__ import annotations
@@ -49,6 +50,26 @@ class Keys:
     def dead(self) -> str:
         """Zset key -> ms when it was dead-lettered. Trimmed with the retention."""
         return f"{self.prefix}:dead"
+
+    @property
+    def dead_callback(self) -> str:
+        """Zset key -> ms when its callback was given up. Trimmed with the retention."""
+        return f"{self.prefix}:dead:callback"
+
+    @property
+    def cb_queued(self) -> str:
+        """Zset key -> ms when a message naming its pending callback was published."""
+        return f"{self.prefix}:cb:queued"
+
+    @property
+    def cb_waiting(self) -> str:
+        """Zset key -> ms when its next callback attempt is due."""
+        return f"{self.prefix}:cb:waiting"
+
+    @property
+    def cb_leases(self) -> str:
+        """Zset key -> ms when the worker sending its callback is presumed dead."""
+        return f"{self.prefix}:cb:leases"
 
     @property
     def events(self) -> str:

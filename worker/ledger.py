@@ -12,7 +12,6 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from importlib import resources
 from typing import Any
 
@@ -20,15 +19,14 @@ import redis
 
 from worker.flow import CircuitPolicy, FlowKeys, RateLimit
 from worker.keys import Keys
+from worker.ledger_types import Claim, Gate, NewOrder, PumpReport
+from worker.outcomes import Finish
 from worker.settings import Settings
-from worker.tickets import batch_size, ticket_template
+from worker.tickets import DELIVER_TASK, batch_size, ticket_template
+from worker.timefmt import iso
 
 Clock = Callable[[], float]
-
-
-def iso(ts: float) -> str:
-    """Unix seconds as ISO-8601 UTC with milliseconds, e.g. `2026-11-28T13:38:30.123Z`."""
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+__all__ = ["Claim", "Gate", "Ledger", "LedgerConfig", "NewOrder", "PumpReport", "iso"]
 
 
 def load_script(name: str, *, with_tickets: bool = False) -> str:
@@ -71,57 +69,6 @@ class LedgerConfig:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class NewOrder:
-    key: str
-    account_id: str
-    order_id: str
-    body: str
-    callback_url: str = ""
-
-
-@dataclass(slots=True)
-class Claim:
-    """An order a worker holds: what it needs to POST, and the token that proves it holds it."""
-
-    key: str
-    token: str
-    body: str
-    account_id: str
-    order_id: str
-    attempts: int
-    ambiguous_attempts: int
-    created_ms: int
-    deadline_ms: int
-    callback_url: str
-
-
-@dataclass(frozen=True, slots=True)
-class Gate:
-    """What `begin` said: go (`attempts` is this attempt's number), lost, or wait."""
-
-    verdict: str  # go | probe | lost | paused | open | probing | rate
-    attempts: int = 0
-    wait_s: float = 0.0  # when shut: how long until it may open
-    start_in_s: float = 0.0  # when go: the start time reserved by the rate limit, from now
-
-    @property
-    def go(self) -> bool:
-        return self.verdict in ("go", "probe")
-
-
-@dataclass(frozen=True, slots=True)
-class PumpReport:
-    due: int
-    lost: int
-    stale: int
-    held: list[str] = field(default_factory=list)
-
-    @property
-    def moved(self) -> int:
-        return self.due + self.lost + self.stale - len(self.held)
-
-
 class Ledger:
     def __init__(
         self,
@@ -135,8 +82,9 @@ class Ledger:
         self.config = config
         self.keys = keys or Keys()
         self.clock = clock
-        # The queue message as a template that the scripts fill in (see tickets.py).
+        # The queue messages as templates that the scripts fill in (see tickets.py).
         self.parts_json = json.dumps(ticket_template(config.queue))
+        self.deliver_parts_json = json.dumps(ticket_template(config.queue, DELIVER_TASK))
         self._enqueue = client.register_script(load_script("enqueue.lua", with_tickets=True))
         self._claim = client.register_script(load_script("claim.lua"))
         self._begin = client.register_script(load_script("begin.lua"))
@@ -224,73 +172,6 @@ class Ledger:
             return Gate(verdict, attempts=int(value), start_in_s=int(start_in_ms) / 1000)
         return Gate(verdict, wait_s=max(0.001, int(value) / 1000))
 
-    def complete(
-        self,
-        claim: Claim,
-        *,
-        api_id: str | None,
-        remote_id: str | None,
-        test_url: str | None,
-        callback: str = "none",
-        history: dict[str, Any] | None = None,
-        flow: str = "ok",
-    ) -> bool:
-        now = self.clock()
-        fields = {
-            "status": "completed",
-            "test_url": test_url or "",
-            "remote_id": remote_id or "",
-            "api_id": api_id or "",
-            "callback": callback,
-            "lease": "",
-            "sending": "",
-            "last_error": "" if test_url else "the API answered without a test_url",
-            "updated_at": iso(now),
-            "completed_at": iso(now),
-        }
-        event = {
-            "type": "order.completed",
-            "key": claim.key,
-            "account_id": claim.account_id,
-            "order_id": claim.order_id,
-            "id": api_id or "",
-            "remote_id": remote_id or "",
-            "test_url": test_url or "",
-            "timestamp": iso(now),
-        }
-        return self._run_finish(
-            claim.key, claim.token, "complete", now, fields, {}, history, event, flow=flow
-        )
-
-    def retry(
-        self,
-        claim: Claim,
-        *,
-        delay_s: float,
-        error: str,
-        ambiguous: bool = False,
-        give_back_attempt: bool = False,
-        history: dict[str, Any] | None = None,
-        flow: str = "",
-    ) -> bool:
-        """Schedule the next attempt `delay_s` from now (durably, in the ledger)."""
-        now = self.clock()
-        fields = {
-            "status": "retrying",
-            "lease": "",
-            "sending": "",
-            "last_error": error,
-            "updated_at": iso(now),
-            "next_attempt_at": iso(now + delay_s),
-        }
-        incr = {"ambiguous_attempts": 1} if ambiguous else {}
-        if give_back_attempt:
-            incr["attempts"] = -1
-        mode = "release" if give_back_attempt else "retry"
-        return self._run_finish(
-            claim.key, claim.token, mode, now + delay_s, fields, incr, history, flow=flow
-        )
-
     def gates_shut(self) -> bool:
         """True while a 429 pause or an open circuit holds every worker back."""
         flow = self.config.flow
@@ -300,99 +181,33 @@ class Ledger:
             pause_ms, open_until = pipe.execute()
         return int(pause_ms) > 0 or float(open_until or 0) > self.clock() * 1000
 
-    def postpone(self, claim: Claim, *, delay_s: float, reason: str, counted: bool = False) -> bool:
-        """Put a claimed order back to wait `delay_s`, using no attempt (a flow gate was shut;
-        `counted`: `begin` had already counted one, which is given back)."""
-        now = self.clock()
-        fields = {
-            "status": "queued",
-            "lease": "",
-            "sending": "",
-            "updated_at": iso(now),
-            "next_attempt_at": iso(now + delay_s),
-            "waiting_for": reason,
-        }
-        incr = {"attempts": -1} if counted else {}
-        return self._run_finish(
-            claim.key, claim.token, "release", now + delay_s, fields, incr, None
-        )
-
-    def kill(
-        self,
-        claim: Claim,
-        *,
-        stage: str,
-        reason: str,
-        http_status: int | None,
-        error: str,
-        ambiguous: bool = False,
-        history: dict[str, Any] | None = None,
-        flow: str = "",
-    ) -> bool:
-        """Dead-letter the order, and tell the results stream."""
-        now = self.clock()
-        fields = {
-            "status": "dead",
-            "dead_stage": stage,
-            "dead_reason": reason,
-            "http_status": "" if http_status is None else str(http_status),
-            "last_error": error,
-            "lease": "",
-            "sending": "",
-            "updated_at": iso(now),
-            "died_at": iso(now),
-        }
-        event = {
-            "type": "order.failed",
-            "key": claim.key,
-            "account_id": claim.account_id,
-            "order_id": claim.order_id,
-            "stage": stage,
-            "reason": reason,
-            "http_status": fields["http_status"],
-            "timestamp": iso(now),
-        }
-        incr = {"ambiguous_attempts": 1} if ambiguous else {}
-        return self._run_finish(
-            claim.key, claim.token, "dead", now, fields, incr, history, event, flow=flow
-        )
-
-    def _run_finish(
-        self,
-        key: str,
-        token: str,
-        mode: str,
-        score_s: float,
-        fields: dict[str, str],
-        incr: dict[str, int],
-        history: dict[str, Any] | None,
-        event: dict[str, str] | None = None,
-        *,
-        flow: str = "",
-    ) -> bool:
+    def finish(self, claim: Claim, outcome: Finish) -> bool:
+        """Apply how an attempt ended (see `outcomes.py`); False if it was not ours to record."""
         k = self.keys
         cfg = self.config
+        cb_body, cb_id = outcome.callback or ("", "")
         argv: list[Any] = [
-            key,
-            token,
-            mode,
-            int(score_s * 1000),
-            self.config.ttl_s,
-            self.config.stream_maxlen,
+            claim.key,
+            claim.token,
+            outcome.mode,
+            int(outcome.score_s * 1000),
+            cfg.ttl_s,
+            cfg.stream_maxlen,
             k.record_prefix,
-            k.history(key),
-            json.dumps(history) if history else "",
-            flow,
+            k.history(claim.key),
+            json.dumps(outcome.history) if outcome.history else "",
+            outcome.flow,
             int(self.clock() * 1000),
             cfg.circuit.threshold,
             int(cfg.circuit.cooldown_s * 1000),
-            2 * len(fields),
-            *[x for pair in fields.items() for x in pair],
-            2 * len(incr),
-            *[x for pair in incr.items() for x in pair],
+            cb_body,
+            cb_id,
+            int((self.clock() + outcome.callback_delay_s) * 1000),
         ]
-        if event:
-            argv += [x for pair in event.items() for x in pair]
+        for section in (outcome.fields, outcome.incr, outcome.counters):
+            argv += [2 * len(section), *[x for pair in section.items() for x in pair]]
+        if outcome.event:
+            argv += [x for pair in outcome.event.items() for x in pair]
         keys = [
             k.queued,
             k.waiting,
@@ -402,25 +217,44 @@ class Ledger:
             cfg.flow.pause,
             cfg.flow.circuit,
             cfg.flow.probe,
+            k.counters,
+            k.cb_waiting,
         ]
         return bool(self._finish(keys=keys, args=argv))
 
-    def renew(self, held: Iterable[tuple[str, str]]) -> int:
+    def renew(self, held: Iterable[tuple[str, str]], *, callbacks: bool = False) -> int:
         """Extend the leases of (key, token) pairs this worker still holds."""
         pairs = [x for pair in held for x in pair]
         if not pairs:
             return 0
         expiry = int((self.clock() + self.config.lease_s) * 1000)
-        return int(
-            self._renew(keys=[self.keys.leases], args=[expiry, self.keys.record_prefix, *pairs])
+        zset, lease_field = (
+            (self.keys.cb_leases, "cb_lease") if callbacks else (self.keys.leases, "lease")
         )
+        args: list[str | int] = [expiry, self.keys.record_prefix, lease_field, *pairs]
+        return int(self._renew(keys=[zset], args=args))
+
+    def heartbeat(self, node: str) -> None:
+        """Say that worker `node` is alive (read by `order-dispatch health` and the exporter)."""
+        self.redis.zadd(self.keys.workers, {node: int(self.clock() * 1000)})
 
     def pump(self) -> PumpReport:
-        """Move due retries, expired leases and orphaned orders back onto the queue."""
+        """Move due retries and callbacks, expired leases and orphaned entries onto the queue."""
         now = self.clock()
         k = self.keys
-        due, lost, stale, held = self._pump(
-            keys=[k.waiting, k.leases, k.queued, k.ticket_seq, self.config.queue, k.dead, k.events],
+        due, lost, stale, held, callbacks = self._pump(
+            keys=[
+                k.waiting,
+                k.leases,
+                k.queued,
+                k.ticket_seq,
+                self.config.queue,
+                k.dead,
+                k.events,
+                k.cb_waiting,
+                k.cb_leases,
+                k.cb_queued,
+            ],
             args=[
                 int(now * 1000),
                 iso(now),
@@ -434,6 +268,13 @@ class Ledger:
                 self.config.ttl_s,
                 self.config.stream_maxlen,
                 self.config.batch_spread,
+                self.deliver_parts_json,
             ],
         )
-        return PumpReport(due=int(due), lost=int(lost), stale=int(stale), held=list(held))
+        return PumpReport(
+            due=int(due),
+            lost=int(lost),
+            stale=int(stale),
+            held=list(held),
+            callbacks=int(callbacks),
+        )

@@ -16,6 +16,16 @@ Status = Literal["queued", "submitting", "retrying", "completed", "delivered", "
 CallbackState = Literal["none", "pending", "delivered", "failed"]
 
 
+# Hash fields of the callback stage, by the names the record shows them under.
+_RENAMED = {
+    "cb_attempts": "callback_attempts",
+    "cb_last_error": "callback_error",
+    "cb_http_status": "callback_http_status",
+    "cb_delivered_at": "callback_delivered_at",
+    "cb_died_at": "callback_died_at",
+}
+
+
 class Record(BaseModel):
     """What `status --json` prints for one order."""
 
@@ -37,10 +47,17 @@ class Record(BaseModel):
     dead_reason: str | None = None
     http_status: int | None = None
     died_at: str | None = None
+    callback_attempts: int = 0
+    callback_error: str | None = None
+    callback_http_status: int | None = None
+    callback_delivered_at: str | None = None
+    callback_died_at: str | None = None
 
     @classmethod
     def from_hash(cls, raw: dict[str, str]) -> Record:
-        data: dict[str, Any] = {k: (v if v != "" else None) for k, v in raw.items()}
+        data: dict[str, Any] = {
+            _RENAMED.get(k, k): (v if v != "" else None) for k, v in raw.items()
+        }
         return cls.model_validate({k: v for k, v in data.items() if k in cls.model_fields})
 
 

@@ -1,9 +1,10 @@
 """What one worker process holds: its settings, Redis, ledger, HTTP clients and keeper thread.
 
 Built on first use in the process (never at import) and dropped in a forked child. The keeper
-thread does what must go on while tasks run: it renews the leases of the orders this process
-holds and, once a second, runs the ledger's pump (due retries, orders of dead workers, lost
-messages back onto the queue). Every worker runs one; the pump is safe with any number.
+thread does what must go on while tasks run: it renews the leases this process holds (of orders
+and of callbacks), records the worker's heartbeat and, once a second, runs the ledger's pump
+(due retries and callbacks, work of dead workers, lost messages back onto the queue). Every
+worker runs one; the pump is safe with any number.
 """
 
 from __future__ import annotations
@@ -13,7 +14,10 @@ import socket
 import threading
 from collections.abc import Iterable
 
-from worker.ledger import Claim, Ledger, LedgerConfig
+from worker.callback_ledger import CallbackLedger
+from worker.callbacks import CallbackClient
+from worker.deliver import DeliverContext
+from worker.ledger import Ledger, LedgerConfig
 from worker.logs import step
 from worker.redisconn import connect
 from worker.settings import Settings
@@ -23,48 +27,75 @@ from worker.submit import AttemptContext
 PUMP_INTERVAL_S = 1.0
 
 
+class Held:
+    """The (key, token) pairs of the leases this process holds, shared by its threads."""
+
+    def __init__(self) -> None:
+        self._items: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def add(self, pairs: Iterable[tuple[str, str]]) -> None:
+        with self._lock:
+            self._items.update(pairs)
+
+    def discard(self, key: str, token: str) -> None:
+        with self._lock:
+            if self._items.get(key) == token:
+                del self._items[key]
+
+    def pairs(self) -> list[tuple[str, str]]:
+        with self._lock:
+            return list(self._items.items())
+
+
 class Runtime:
     def __init__(self, settings: Settings, *, node: str | None = None) -> None:
         self.settings = settings
         self.node = node or f"{socket.gethostname()}.{os.getpid()}"
         self.redis = connect(settings.redis_url)
         self.ledger = Ledger(self.redis, LedgerConfig.from_settings(settings))
+        self.callbacks = CallbackLedger(self.ledger)
+        self.held_orders = Held()
+        self.held_callbacks = Held()
         self._local = threading.local()
-        self._held: dict[str, str] = {}
-        self._held_lock = threading.Lock()
         self._stop = threading.Event()
         self._keeper: threading.Thread | None = None
 
-    # --- per thread -----------------------------------------------------------------------------
+    # --- per thread: each has its own HTTP clients (no pool contention) ---------------------------
 
     def context(self) -> AttemptContext:
-        """The attempt context of the calling thread (its own HTTP client: no pool contention)."""
         ctx: AttemptContext | None = getattr(self._local, "ctx", None)
         if ctx is None:
-            client = StackOneClient(self.settings.http_policy(), self.settings.api_key)
+            s = self.settings
             ctx = AttemptContext(
                 ledger=self.ledger,
-                client=client,
-                retry=self.settings.retry_policy(),
-                on_ambiguous=self.settings.on_ambiguous,
+                client=StackOneClient(s.http_policy(), s.api_key),
+                retry=s.retry_policy(),
+                on_ambiguous=s.on_ambiguous,
                 worker=self.node,
+                callback_url=s.callback_url,
+                callback_first_delay_s=s.callback_schedule_s[0] if s.callback_schedule_s else 0,
             )
             self._local.ctx = ctx
         return ctx
 
-    # --- leases ---------------------------------------------------------------------------------
+    def deliver_context(self) -> DeliverContext:
+        ctx: DeliverContext | None = getattr(self._local, "deliver", None)
+        if ctx is None:
+            s = self.settings
+            ctx = DeliverContext(
+                callbacks=self.callbacks,
+                client=CallbackClient(
+                    timeout_s=s.callback_timeout_s, allow_private=s.callback_allow_private
+                ),
+                secret=s.callback_secret.get_secret_value(),
+                default_url=s.callback_url,
+                schedule_s=s.callback_schedule_s,
+            )
+            self._local.deliver = ctx
+        return ctx
 
-    def hold(self, claims: Iterable[Claim]) -> None:
-        with self._held_lock:
-            for c in claims:
-                self._held[c.key] = c.token
-
-    def release(self, claim: Claim) -> None:
-        with self._held_lock:
-            if self._held.get(claim.key) == claim.token:
-                del self._held[claim.key]
-
-    # --- keeper ---------------------------------------------------------------------------------
+    # --- keeper -------------------------------------------------------------------------------
 
     def start(self) -> None:
         if self._keeper is None:
@@ -77,16 +108,12 @@ class Runtime:
             self._keeper.join(timeout=5)
 
     def _keep(self) -> None:
-        renew_every = max(0.2, self.settings.lease_s / 3)
-        since_renew = renew_every
-        while not self._stop.wait(min(PUMP_INTERVAL_S, renew_every)):
-            since_renew += min(PUMP_INTERVAL_S, renew_every)
+        interval = min(PUMP_INTERVAL_S, max(0.2, self.settings.lease_s / 3))
+        while not self._stop.wait(interval):
             try:
-                if since_renew >= renew_every:
-                    with self._held_lock:
-                        held = list(self._held.items())
-                    self.ledger.renew(held)
-                    since_renew = 0.0
+                self.ledger.renew(self.held_orders.pairs())
+                self.ledger.renew(self.held_callbacks.pairs(), callbacks=True)
+                self.ledger.heartbeat(self.node)
                 report = self.ledger.pump()
             except Exception as exc:  # noqa: BLE001 - the keeper must outlive any Redis outage
                 step("keeper.error", error=type(exc).__name__, detail=str(exc)[:200])
@@ -98,6 +125,7 @@ class Runtime:
                     lost=report.lost,
                     stale=report.stale,
                     held=len(report.held),
+                    callbacks=report.callbacks,
                 )
 
 

@@ -1,7 +1,7 @@
-"""One order, one attempt: check the budget, POST, record the outcome. No Celery here.
+"""One order, one attempt: check the budget, pass the shared gates, POST, record the outcome.
 
-The task hands each claimed order to `attempt_order`; everything it needs arrives as arguments,
-so it is tested with a real ledger and an `httpx.MockTransport`.
+No Celery here: the task hands each claimed order to `attempt_order`, and everything it needs
+arrives in an `AttemptContext`, so it is tested with a real ledger and `httpx.MockTransport`.
 """
 
 from __future__ import annotations
@@ -12,9 +12,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from worker import outcomes
 from worker.errors import SubmitError
 from worker.flow import flow_outcome, wait_with_jitter
-from worker.ledger import Claim, Ledger
+from worker.ledger import Ledger
+from worker.ledger_types import Claim
 from worker.logs import step
 from worker.policy import AmbiguityPolicy, Dead, decide, out_of_budget
 from worker.settings import RetryPolicy
@@ -28,33 +30,30 @@ class AttemptContext:
     retry: RetryPolicy
     on_ambiguous: AmbiguityPolicy
     worker: str
+    # The operator's DISPATCH_CALLBACK_URL; an order's own callback URL also makes one apply.
+    callback_url: str | None = None
+    callback_first_delay_s: float = 0.0
+    on_dead: Callable[[Claim, str, str, SubmitError | None], None] | None = None
     clock: Callable[[], float] = time.time
     sleep: Callable[[float], None] = time.sleep
     rng: random.Random | None = None
+
+    def with_callback(self, claim: Claim) -> bool:
+        return bool(claim.callback_url or self.callback_url)
 
 
 def attempt_order(ctx: AttemptContext, claim: Claim) -> str:
     """Make one attempt at a claimed order; return the outcome's name."""
     ledger = ctx.ledger
     now = ctx.clock()
-    deadline_s = claim.deadline_ms / 1000
     if out_of_budget(
-        attempts_made=claim.attempts, now_s=now, deadline_s=deadline_s, policy=ctx.retry
+        attempts_made=claim.attempts,
+        now_s=now,
+        deadline_s=claim.deadline_ms / 1000,
+        policy=ctx.retry,
     ):
-        ledger.kill(
-            claim,
-            stage="submit",
-            reason="exhausted",
-            http_status=None,
-            error="attempts or time used up before this attempt",
-        )
-        step(
-            "order.dead",
-            level=logging.WARNING,
-            order_key=claim.key,
-            attempt=claim.attempts,
-            outcome="exhausted",
-        )
+        error = "attempts or time used up before this attempt"
+        _die(ctx, claim, "exhausted", None, error, now_s=now)
         return "dead"
     gate = ledger.begin(claim)
     if gate.verdict == "lost":
@@ -72,17 +71,23 @@ def attempt_order(ctx: AttemptContext, claim: Claim) -> str:
             body=claim.body, account_id=claim.account_id, idempotency_key=claim.key
         )
     except SubmitError as error:
-        return _failed(ctx, claim, error, time.monotonic() - started)
-    duration_ms = round((time.monotonic() - started) * 1000, 1)
-    entry = {
-        "at": now,
-        "attempt": claim.attempts,
-        "outcome": "completed",
-        "worker": ctx.worker,
-        "duration_ms": duration_ms,
-    }
-    ledger.complete(
-        claim, api_id=result.id, remote_id=result.remote_id, test_url=result.test_url, history=entry
+        return _failed(ctx, claim, error, (time.monotonic() - started) * 1000)
+    latency_ms = round((time.monotonic() - started) * 1000, 1)
+    now = ctx.clock()
+    entry = _history(ctx, claim, now, "completed", None, latency_ms)
+    ledger.finish(
+        claim,
+        outcomes.completed(
+            claim,
+            now_s=now,
+            api_id=result.id,
+            remote_id=result.remote_id,
+            test_url=result.test_url,
+            latency_ms=latency_ms,
+            history=entry,
+            with_callback=ctx.with_callback(claim),
+            callback_delay_s=ctx.callback_first_delay_s,
+        ),
     )
     if result.test_url:
         step(
@@ -90,7 +95,7 @@ def attempt_order(ctx: AttemptContext, claim: Claim) -> str:
             order_key=claim.key,
             attempt=claim.attempts,
             outcome="completed",
-            duration_ms=duration_ms,
+            duration_ms=latency_ms,
         )
     else:
         step(
@@ -99,9 +104,24 @@ def attempt_order(ctx: AttemptContext, claim: Claim) -> str:
             order_key=claim.key,
             attempt=claim.attempts,
             outcome="missing_test_url",
-            duration_ms=duration_ms,
+            duration_ms=latency_ms,
         )
+        if ctx.on_dead is not None:
+            ctx.on_dead(claim, "submit", "missing_test_url", None)
     return "completed"
+
+
+def _history(
+    ctx: AttemptContext, claim: Claim, now: float, outcome: str, status: int | None, ms: float
+) -> dict[str, object]:
+    return {
+        "at": now,
+        "attempt": claim.attempts,
+        "outcome": outcome,
+        "worker": ctx.worker,
+        "http_status": status,
+        "duration_ms": ms,
+    }
 
 
 def _postpone(
@@ -109,7 +129,8 @@ def _postpone(
 ) -> str:
     """A shared gate is shut: wait in the ledger (no attempt used, no thread held)."""
     delay_s = wait_with_jitter(wait_s, ctx.rng)
-    ctx.ledger.postpone(claim, delay_s=delay_s, reason=reason, counted=counted)
+    outcome = outcomes.postponed(now_s=ctx.clock(), delay_s=delay_s, reason=reason, counted=counted)
+    ctx.ledger.finish(claim, outcome)
     step(
         "order.postponed",
         order_key=claim.key,
@@ -120,7 +141,50 @@ def _postpone(
     return "postponed"
 
 
-def _failed(ctx: AttemptContext, claim: Claim, error: SubmitError, took_s: float) -> str:
+def _die(
+    ctx: AttemptContext,
+    claim: Claim,
+    reason: str,
+    error: SubmitError | None,
+    text: str,
+    *,
+    now_s: float,
+    ambiguous: bool = False,
+    latency_ms: float | None = None,
+    history: dict[str, object] | None = None,
+) -> None:
+    status = error.http_status if error else None
+    ctx.ledger.finish(
+        claim,
+        outcomes.dead(
+            claim,
+            now_s=now_s,
+            stage="submit",
+            reason=reason,
+            http_status=status,
+            error=text,
+            ambiguous=ambiguous,
+            latency_ms=latency_ms,
+            history=history,
+            flow=flow_outcome(error) if error else "",
+            with_callback=ctx.with_callback(claim),
+            callback_delay_s=ctx.callback_first_delay_s,
+        ),
+    )
+    step(
+        "order.dead",
+        level=logging.WARNING,
+        order_key=claim.key,
+        attempt=claim.attempts,
+        outcome=reason,
+        kind=error.kind if error else reason,
+        http_status=status,
+    )
+    if ctx.on_dead is not None:
+        ctx.on_dead(claim, "submit", reason, error)
+
+
+def _failed(ctx: AttemptContext, claim: Claim, error: SubmitError, latency_ms: float) -> str:
     now = ctx.clock()
     decision = decide(
         error,
@@ -132,43 +196,34 @@ def _failed(ctx: AttemptContext, claim: Claim, error: SubmitError, took_s: float
         deadline_s=claim.deadline_ms / 1000,
         rng=ctx.rng,
     )
-    entry = {
-        "at": now,
-        "attempt": claim.attempts,
-        "outcome": error.kind,
-        "worker": ctx.worker,
-        "http_status": error.http_status,
-        "duration_ms": round(took_s * 1000, 1),
-    }
-    flow = flow_outcome(error)
+    entry = _history(ctx, claim, now, error.kind, error.http_status, round(latency_ms, 1))
+    # The latency histogram is of the API's answers: a connection that failed is not one.
+    answered_ms = latency_ms if error.http_status is not None else None
     if isinstance(decision, Dead):
-        ctx.ledger.kill(
+        text = error.describe() + (f" {error.body}" if error.body else "")
+        _die(
+            ctx,
             claim,
-            stage="submit",
-            reason=decision.reason,
-            http_status=error.http_status,
-            error=error.describe() + (f" {error.body}" if error.body else ""),
+            decision.reason,
+            error,
+            text,
+            now_s=now,
             ambiguous=decision.ambiguous,
+            latency_ms=answered_ms,
             history=entry,
-            flow=flow,
-        )
-        step(
-            "order.dead",
-            level=logging.WARNING,
-            order_key=claim.key,
-            attempt=claim.attempts,
-            outcome=decision.reason,
-            kind=error.kind,
-            http_status=error.http_status,
         )
         return "dead"
-    ctx.ledger.retry(
+    ctx.ledger.finish(
         claim,
-        delay_s=decision.delay_s,
-        error=error.describe(),
-        ambiguous=decision.ambiguous,
-        history=entry,
-        flow=flow,
+        outcomes.retrying(
+            now_s=now,
+            delay_s=decision.delay_s,
+            error=error.describe(),
+            ambiguous=decision.ambiguous,
+            latency_ms=answered_ms,
+            history=entry,
+            flow=flow_outcome(error),
+        ),
     )
     step(
         "order.retry_scheduled",

@@ -18,6 +18,7 @@ import math
 import re
 
 DISPATCH_TASK = "order_dispatch.dispatch"
+DELIVER_TASK = "order_dispatch.deliver"
 TID = "@@TID@@"
 KEYS = "@@KEYS@@"
 _MARKERS = re.compile(f"({re.escape(TID)}|{re.escape(KEYS)})")

@@ -17,9 +17,9 @@ from kombu.exceptions import ContentDisallowed, DecodeError
 from kombu.transport import redis as kombu_redis
 
 from worker.logs import step
-from worker.tickets import DISPATCH_TASK
+from worker.tickets import DELIVER_TASK, DISPATCH_TASK
 
-OUR_TASKS = frozenset({DISPATCH_TASK})
+OUR_TASKS = frozenset({DISPATCH_TASK, DELIVER_TASK})
 
 # KeyError is not here: kombu counts it among connection errors. A message without the keys
 # kombu reads is stopped by `_well_formed` before kombu reads them.

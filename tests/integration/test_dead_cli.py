@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 from click.testing import CliRunner
@@ -10,6 +11,7 @@ from click.testing import CliRunner
 from producer.api import Dispatcher
 from producer.cli import main
 from tests.factories import make_order
+from worker import outcomes
 
 
 @pytest.fixture
@@ -23,14 +25,16 @@ def dead_orders(dispatcher: Dispatcher) -> list[str]:
     ):
         (claim,) = ledger.claim([key], "w")
         ledger.begin(claim)
-        ledger.kill(
+        outcome = outcomes.dead(
             claim,
+            now_s=time.time(),
             stage="submit",
             reason=reason,
             http_status=status,
             error=f"x {status}",
             history={"attempt": 1, "outcome": reason},
         )
+        ledger.finish(claim, outcome)
     return keys[:3]
 
 

@@ -9,9 +9,10 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import redis
 
+from worker import outcomes
 from worker.flow import CircuitPolicy, RateLimit
 from worker.keys import Keys
-from worker.ledger import Ledger, LedgerConfig, NewOrder
+from worker.ledger import Claim, Ledger, LedgerConfig, NewOrder
 from worker.records import read_events, read_records
 from worker.tickets import fill_ticket, ticket_template
 
@@ -38,6 +39,16 @@ def make_ledger(client: redis.Redis, clock: Clock, **config: object) -> Ledger:
 @pytest.fixture
 def ledger(redis_client: redis.Redis, clock: Clock) -> Ledger:
     return make_ledger(redis_client, clock)
+
+
+def done(claim: Claim) -> outcomes.Finish:
+    return outcomes.completed(claim, now_s=0, api_id="a1", remote_id="r1", test_url="https://t/1")
+
+
+def dead(claim: Claim, status: int) -> outcomes.Finish:
+    return outcomes.dead(
+        claim, now_s=0, stage="submit", reason="rejected", http_status=status, error="x"
+    )
 
 
 def new(i: int, account: str = "acc") -> NewOrder:
@@ -110,8 +121,8 @@ def test_complete_records_the_result_and_tells_the_stream(
     ledger.enqueue([new(1)])
     (claim,) = ledger.claim(["acc:o1"], "w1")
     ledger.begin(claim)
-    assert ledger.complete(claim, api_id="a1", remote_id="r1", test_url="https://t/1")
-    assert not ledger.complete(claim, api_id="a1", remote_id="r1", test_url="https://t/1")
+    assert ledger.finish(claim, done(claim))
+    assert not ledger.finish(claim, done(claim))
     record = read_records(redis_client, K, ["acc:o1"])[0]
     assert record is not None
     assert (record.status, record.test_url, record.remote_id) == ("completed", "https://t/1", "r1")
@@ -131,7 +142,7 @@ def test_retry_waits_in_the_ledger_until_due(
     redis_client.delete("q")
     (claim,) = ledger.claim(["acc:o1"], "w1")
     ledger.begin(claim)
-    assert ledger.retry(claim, delay_s=10, error="http_503")
+    assert ledger.finish(claim, outcomes.retrying(now_s=clock.t, delay_s=10, error="x"))
     assert redis_client.zscore(K.waiting, "acc:o1") == pytest.approx((clock.t + 10) * 1000)
     clock.t += 9
     assert ledger.pump().due == 0
@@ -146,8 +157,8 @@ def test_retry_by_a_worker_that_lost_its_lease_is_refused(ledger: Ledger) -> Non
     ledger.enqueue([new(1)])
     (claim,) = ledger.claim(["acc:o1"], "w1")
     claim.token = "stale"
-    assert not ledger.retry(claim, delay_s=1, error="x")
-    assert not ledger.kill(claim, stage="submit", reason="rejected", http_status=422, error="x")
+    assert not ledger.finish(claim, outcomes.retrying(now_s=0, delay_s=1, error="x"))
+    assert not ledger.finish(claim, dead(claim, 422))
 
 
 def test_expired_lease_after_sending_is_ambiguous_and_requeued(
@@ -218,7 +229,7 @@ def test_no_message_is_added_while_the_queue_still_holds_some(
 def test_kill_dead_letters_and_tells_the_stream(ledger: Ledger, redis_client: redis.Redis) -> None:
     ledger.enqueue([new(1)])
     (claim,) = ledger.claim(["acc:o1"], "w1")
-    assert ledger.kill(claim, stage="submit", reason="rejected", http_status=422, error="http_422")
+    assert ledger.finish(claim, dead(claim, 422))
     assert redis_client.zscore(K.dead, "acc:o1") is not None
     record = read_records(redis_client, K, ["acc:o1"])[0]
     assert record is not None
@@ -236,14 +247,14 @@ def test_a_429_pauses_every_worker_and_an_outage_opens_the_circuit(
     first, second, third, fourth, fifth, sixth = claims
 
     ledger.begin(first)
-    ledger.retry(first, delay_s=1, error="http_429", flow="429:2000")
+    ledger.finish(first, outcomes.retrying(now_s=clock.t, delay_s=1, error="x", flow="429:2000"))
     gate = ledger.begin(second)
     assert gate.verdict == "paused" and 1.5 < gate.wait_s <= 2.0
     redis_client.delete(ledger.config.flow.pause)
 
     for claim in (second, third):  # two failures in a row: open
         assert ledger.begin(claim).go
-        ledger.retry(claim, delay_s=1, error="http_503", flow="fail")
+        ledger.finish(claim, outcomes.retrying(now_s=clock.t, delay_s=1, error="x", flow="fail"))
     gate = ledger.begin(fourth)
     assert gate.verdict == "open" and gate.wait_s == pytest.approx(5, abs=0.01)
     assert fourth.attempts == 0  # a shut gate uses no attempt
@@ -251,7 +262,7 @@ def test_a_429_pauses_every_worker_and_an_outage_opens_the_circuit(
     clock.t += 5  # cooldown over: one probe, the others wait for it
     assert ledger.begin(fourth).verdict == "probe"
     assert ledger.begin(fifth).verdict == "probing"
-    ledger.complete(fourth, api_id="a", remote_id="r", test_url="https://t", flow="ok")
+    ledger.finish(fourth, done(fourth))
     assert ledger.begin(fifth).verdict == "go"
     assert redis_client.exists(ledger.config.flow.circuit) == 0
     assert sixth.attempts == 0
