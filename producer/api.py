@@ -24,6 +24,7 @@ from worker.ledger import Ledger, LedgerConfig, NewOrder
 from worker.orders import Order, check_account_id, checked_body, order_key, parse_order
 from worker.records import Event, Record, follow_events, read_events, read_records
 from worker.redisconn import connect
+from worker.results import ResultsGroup
 from worker.settings import Settings
 from worker.urlguard import check_callback_url
 
@@ -200,6 +201,15 @@ class Dispatcher:
 
     def events(self, since: str = "0", count: int = 1000) -> list[Event]:
         return read_events(self.redis, self.keys, since=since, count=count)
+
+    def group(
+        self, group: str, consumer: str, *, start: str = "0", claim_idle_ms: int = 30_000
+    ) -> ResultsGroup:
+        """Follow the results as `consumer` of consumer group `group` (see worker.results)."""
+        client = connect(self.settings.redis_url, socket_timeout_s=30.0)
+        return ResultsGroup(
+            client, self.keys, group, consumer, start=start, claim_idle_ms=claim_idle_ms
+        )
 
     def follow(self, since: str = "$") -> Iterator[Event]:
         follower = connect(self.settings.redis_url, socket_timeout_s=30.0)

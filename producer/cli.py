@@ -17,6 +17,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from producer.api import Dispatcher, EnqueueResult
 from producer.console import (
+    EX_CONFIG,
     EX_DATAERR,
     EX_FAILURE,
     EX_OK,
@@ -238,6 +239,27 @@ def sandbox(
         f"counts: GET /_sandbox/stats)"
     )
     serve(host, port, api_key, faults=faults)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8787, show_default=True, type=int)
+def listen(host: str, port: int) -> None:
+    """Receive callbacks here: verify each signature with DISPATCH_CALLBACK_SECRET and print it.
+
+    Point workers at it with DISPATCH_CALLBACK_URL=http://HOST:PORT/ and the same secret.
+    """
+    from producer.listen import serve_listener
+
+    settings = load_settings()
+    secret = settings.callback_secret.get_secret_value()
+    if not secret:
+        err.print(
+            "[red]configuration error[/]: set DISPATCH_CALLBACK_SECRET (whsec_...) to the "
+            "secret the workers sign with"
+        )
+        sys.exit(EX_CONFIG)
+    serve_listener(host, port, secret, out)
 
 
 @main.command()

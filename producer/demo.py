@@ -1,8 +1,10 @@
 """`order-dispatch demo`: the whole pipeline on this machine, one command.
 
 Starts a private redis-server on a free port (or uses DISPATCH_REDIS_URL when it is set, never
-someone's default Redis), the sandbox and one worker; enqueues the bundled sample orders; waits;
-prints their test URLs; stops everything it started, also on Ctrl-C.
+someone's default Redis), the sandbox, one worker and, unless DISPATCH_CALLBACK_URL is set, a
+local callback receiver that verifies every signature; enqueues the bundled sample orders;
+waits; prints their test URLs and the verified callbacks; stops everything it started, also on
+Ctrl-C.
 """
 
 from __future__ import annotations
@@ -13,14 +15,25 @@ import tempfile
 import time
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
 from producer.api import Dispatcher, Line
-from producer.local import LocalError, RedisServer, free_port, start_sandbox, start_worker, stop
+from producer.listen import create_listener_app, describe
+from producer.local import (
+    LocalError,
+    RedisServer,
+    ThreadServer,
+    free_port,
+    start_sandbox,
+    start_worker,
+    stop,
+)
 from worker.records import Record
 from worker.settings import Settings
+from worker.signing import new_secret
 
 DEMO_API_KEY = "demo-api-key"
 DEMO_ACCOUNT = "demo-account"
@@ -34,6 +47,7 @@ def sample_lines() -> list[Line]:
 
 def run_demo(settings: Settings, *, timeout_s: float, console: Console) -> int:
     logs = Path(tempfile.mkdtemp(prefix="od-demo-"))
+    received: list[dict[str, Any]] = []
     with contextlib.ExitStack() as stack:
         if "DISPATCH_REDIS_URL" in os.environ:
             redis_url = settings.redis_url
@@ -58,6 +72,17 @@ def run_demo(settings: Settings, *, timeout_s: float, console: Console) -> int:
             "DISPATCH_ACCOUNT_ID": DEMO_ACCOUNT,
             "DISPATCH_LOG_FORMAT": "json",
         }
+        if not settings.callback_url:
+            secret = new_secret()  # this run's own; never shown
+            app = create_listener_app(secret, on_delivery=received.append)
+            listener = stack.enter_context(ThreadServer(app, free_port()))
+            env |= {
+                "DISPATCH_CALLBACK_URL": f"{listener.url}/hooks/assessments",
+                "DISPATCH_CALLBACK_SECRET": secret,
+            }
+            console.print(
+                f"Callback receiver: {listener.url}/hooks/assessments (verifies every signature)"
+            )
         worker = start_worker(env, name="demo", concurrency=8, log=logs / "worker.log")
         stack.callback(stop, worker)
         console.print(f"Worker: started (logs in {logs})")
@@ -71,13 +96,16 @@ def run_demo(settings: Settings, *, timeout_s: float, console: Console) -> int:
         console.print(
             f"Enqueued {report.accepted} sample orders ({report.duplicate} already known)"
         )
+        wanted = {"delivered", "dead"} if not settings.callback_url else FINAL
         try:
-            records = _wait(dispatcher, keys, timeout_s=timeout_s, console=console)
+            records = _wait(dispatcher, keys, wanted, timeout_s=timeout_s, console=console)
         except KeyboardInterrupt:
             console.print("interrupted: stopping what the demo started")
             return 130
         _table(records, console)
-        done = all(r is not None and r.status in FINAL for r in records)
+        for event in received:
+            console.print(f"[green]verified callback[/] {describe(event)}")
+        done = all(r is not None and r.status in wanted for r in records)
         if not done:
             console.print(f"[red]not every order finished within {timeout_s:.0f}s; see {logs}[/]")
         return 0 if done else 1
@@ -85,13 +113,13 @@ def run_demo(settings: Settings, *, timeout_s: float, console: Console) -> int:
 
 
 def _wait(
-    dispatcher: Dispatcher, keys: list[str], *, timeout_s: float, console: Console
+    dispatcher: Dispatcher, keys: list[str], wanted: set[str], *, timeout_s: float, console: Console
 ) -> list[Record | None]:
     deadline = time.monotonic() + timeout_s
     with console.status("waiting for the worker to place the orders..."):
         while True:
             records = dispatcher.records(keys)
-            if all(r is not None and r.status in FINAL for r in records):
+            if all(r is not None and r.status in wanted for r in records):
                 return records
             if time.monotonic() > deadline:
                 return records

@@ -12,9 +12,11 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import redis
 
@@ -223,3 +225,26 @@ def start_worker(
     if concurrency:
         args += ["-c", str(concurrency)]
     return spawn(args, env, log=log)
+
+
+class ThreadServer:
+    """An ASGI app served by uvicorn in a thread of this process (the demo's listener, tests)."""
+
+    def __init__(self, app: Any, port: int, host: str = "127.0.0.1") -> None:
+        import uvicorn
+
+        config = uvicorn.Config(
+            app, host=host, port=port, log_level="warning", access_log=False, lifespan="off"
+        )
+        self.server = uvicorn.Server(config)
+        self.url = f"http://{host}:{port}"
+        self._thread = threading.Thread(target=self.server.run, name="od-http", daemon=True)
+
+    def __enter__(self) -> ThreadServer:
+        self._thread.start()
+        wait_until(lambda: self.server.started, timeout_s=10, what="the HTTP server")
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.server.should_exit = True
+        self._thread.join(timeout=10)

@@ -175,9 +175,10 @@ def health(name: str | None, max_age_s: float, as_json: bool) -> None:
 def metrics(host: str, port: int) -> None:
     """Serve Prometheus metrics on http://HOST:PORT/metrics until Ctrl-C."""
     settings = load_settings()
-    err.print(f"serving metrics on http://{host}:{port}/metrics (Ctrl-C to stop)")
     try:
-        serve_metrics(host, port, settings)
+        serve_metrics(
+            host, port, settings, on_ready=lambda url: err.print(f"serving {url} (Ctrl-C to stop)")
+        )
     except OSError as exc:
         err.print(f"[red]cannot listen on {host}:{port}[/]: {exc}")
         sys.exit(EX_UNAVAILABLE)

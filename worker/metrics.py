@@ -200,13 +200,24 @@ def start_metrics_server(host: str, port: int, settings: Settings) -> MetricsSer
     """Serve /metrics on host:port from a background thread (raises OSError if the port is
     taken). A scrape gives up on Redis after a few seconds rather than hang the scraper."""
     client = connect(settings.redis_url, retries=2, socket_timeout_s=5.0)
-    server, thread = start_http_server(port, addr=host, registry=make_registry(settings, client))
+    try:
+        server, thread = start_http_server(
+            port, addr=host, registry=make_registry(settings, client)
+        )
+    except OSError:
+        client.close()
+        raise
     return MetricsServer(server, thread, client)
 
 
-def serve_metrics(host: str, port: int, settings: Settings) -> None:
-    """Serve /metrics until Ctrl-C (SIGTERM simply ends the process: nothing to save)."""
+def serve_metrics(
+    host: str, port: int, settings: Settings, *, on_ready: Callable[[str], None] | None = None
+) -> None:
+    """Serve /metrics until Ctrl-C (SIGTERM simply ends the process: nothing to save).
+    `on_ready` hears the URL once the port is bound."""
     running = start_metrics_server(host, port, settings)
+    if on_ready is not None:
+        on_ready(f"http://{host}:{running.port}/metrics")
     try:
         while running.thread.is_alive():
             running.thread.join(timeout=1.0)

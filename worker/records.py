@@ -92,7 +92,7 @@ class Event:
         return {"id": self.id, "type": self.type, "data": self.data}
 
 
-def _event(entry_id: str, fields: dict[str, str]) -> Event:
+def event_from_entry(entry_id: str, fields: dict[str, str]) -> Event:
     data = dict(fields)
     return Event(id=entry_id, type=data.pop("type", ""), data=data)
 
@@ -103,7 +103,7 @@ def read_events(
     """Events after `since` (a stream id; `0` means from the start)."""
     start = "-" if since in ("0", "") else f"({since}"
     entries: list[Any] = client.xrange(keys.events, start, "+", count=count)  # type: ignore[assignment]
-    return [_event(i, f) for i, f in entries]
+    return [event_from_entry(i, f) for i, f in entries]
 
 
 def follow_events(
@@ -119,4 +119,4 @@ def follow_events(
         for _stream, entries in reply or []:
             for entry_id, fields in entries:
                 last = entry_id
-                yield _event(entry_id, fields)
+                yield event_from_entry(entry_id, fields)

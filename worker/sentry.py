@@ -157,9 +157,9 @@ def init_sentry(settings: Settings, *, component: str) -> bool:
         environment=settings.sentry_environment,
         release=settings.sentry_release or _release(),
         server_name=f"order-dispatch-{component}",  # not the host's name
-        # No `send_default_pii`: unset means False on every SDK >= 2.59, and since 2.7x passing
-        # it at all (even False) raises a DeprecationWarning in favour of `data_collection`,
-        # which older SDKs reject and which would switch `event_scrubber` off.
+        # No `send_default_pii`: unset means False on every SDK >= 2.59, and 2.75 warns
+        # (DeprecationWarning) when it is passed at all, even False. Its replacement,
+        # `data_collection`, is unknown to older SDKs and switches `event_scrubber` off.
         include_local_variables=False,
         max_request_body_size="never",
         event_scrubber=EventScrubber(

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_CALLBACK_SCHEDULE_S = (0.0, 5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0)
@@ -58,6 +58,8 @@ class Settings(BaseSettings):
         env_file_encoding="utf-8",
         extra="forbid",
         frozen=True,
+        # Errors never echo what was given: it may be a secret.
+        hide_input_in_errors=True,
     )
 
     redis_url: str = "redis://localhost:6379/0"
@@ -146,6 +148,17 @@ class Settings(BaseSettings):
         if not value.startswith(("redis://", "rediss://", "unix://", "sentinel://")):
             raise ValueError("must start with redis://, rediss://, unix:// or sentinel://")
         return value
+
+    @model_validator(mode="after")
+    def _callback_needs_secret(self) -> Settings:
+        secret = self.callback_secret.get_secret_value()
+        if self.callback_url and not secret:
+            raise ValueError("DISPATCH_CALLBACK_URL is set: DISPATCH_CALLBACK_SECRET is required")
+        if secret:
+            from worker.signing import secret_bytes
+
+            secret_bytes(secret)  # raises ValueError (without the secret) when malformed
+        return self
 
     def retry_policy(self) -> RetryPolicy:
         return RetryPolicy(
