@@ -4,6 +4,11 @@ with what the ledger writes (its key contract), so they are checked without any 
 from __future__ import annotations
 
 import json
+import os
+import signal
+import socket
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -14,8 +19,8 @@ import redis
 from click.testing import CliRunner
 from prometheus_client.parser import text_string_to_metric_families
 
-from producer.local import free_port
-from producer.observe_cli import health, stats
+from producer.local import free_port, stop, wait_until
+from producer.observe_cli import health, metrics, stats
 from tests.conftest import ACCOUNT, API_KEY, make_settings
 from worker.flow import FlowKeys
 from worker.keys import Keys
@@ -84,9 +89,9 @@ def test_snapshot_of_an_empty_ledger_and_the_circuit_states(redis_client: redis.
     assert (snap.queue_depth, snap.workers_alive, snap.oldest_queued_age_s) == (0, 0, 0.0)
     assert (snap.circuit, snap.paused, snap.latency_count) == ("closed", False, 0)
     assert snap.counters == dict.fromkeys(COUNTERS, 0)
-    redis_client.hset(FLOW.circuit, "failures", 3)  # failing, not yet open
+    redis_client.hset(FLOW.circuit, "failures", "3")  # failing, not yet open
     assert snapshot(redis_client, KEYS, FLOW, QUEUE, now_s=now_s).circuit == "closed"
-    redis_client.hset(FLOW.circuit, "open_until_ms", int(now_s * 1000) - 1)
+    redis_client.hset(FLOW.circuit, "open_until_ms", str(int(now_s * 1000) - 1))
     assert snapshot(redis_client, KEYS, FLOW, QUEUE, now_s=now_s).circuit == "half_open"
 
 
@@ -262,3 +267,42 @@ def test_unreachable_redis_exits_69() -> None:
     for command in (health, stats):
         result = CliRunner().invoke(command, [], env=env("redis://127.0.0.1:1/0"))
         assert result.exit_code == 69, result.output
+
+
+def test_metrics_command_serves_until_ctrl_c(redis_url: str) -> None:
+    port = free_port()
+    serve = "from producer.observe_cli import metrics; metrics()"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", serve, "--host", "127.0.0.1", "--port", str(port)],
+        env={**os.environ, **env(redis_url)},
+        stderr=subprocess.PIPE,
+        start_new_session=True,  # so that `stop` can end its group if the test fails
+    )
+    try:
+        wait_until(lambda: _serving(port), timeout_s=20, what="the exporter")
+        assert REDIS_UP in scrape(port)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=10) == 0
+    finally:
+        stop(proc)
+        assert proc.stderr is not None
+        proc.stderr.close()
+
+
+def _serving(port: int) -> bool:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def test_metrics_command_on_a_taken_port_exits_69(redis_url: str) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        result = CliRunner().invoke(
+            metrics, ["--host", "127.0.0.1", "--port", port], env=env(redis_url)
+        )
+    assert result.exit_code == 69
+    assert "cannot listen" in result.output

@@ -82,7 +82,7 @@ class Ingest:
 def ingest() -> Iterator[Ingest]:
     fake = Ingest()
     settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
         api_key=API_KEY,
         callback_secret=SECRET,
         SENTRY_DSN=fake.dsn,
