@@ -7,6 +7,7 @@ Human text on a terminal; `--json` prints JSON Lines on stdout. Exit codes (syse
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -29,18 +30,23 @@ from producer.console import (
     service_errors,
 )
 from producer.dead_cli import dead
+from producer.observe_cli import health, metrics, stats
 from producer.reading import read_orders
 from worker.errors import InvalidOrder
 from worker.records import Event, Record
+from worker.sentry import init_sentry
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="order-dispatch")
 def main() -> None:
     """Place assessment orders with StackOne reliably, and deliver their test URLs."""
+    with contextlib.suppress(SystemExit):  # a bad setting is reported by the command itself
+        init_sentry(load_settings(quiet=True), component="cli")
 
 
-main.add_command(dead)
+for _command in (dead, stats, health, metrics):
+    main.add_command(_command)
 
 
 @main.command()

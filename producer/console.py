@@ -25,12 +25,12 @@ out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False)
 
 
-def load_settings() -> Settings:
+def load_settings(*, quiet: bool = False) -> Settings:
     """Settings from the environment, or exit 78 naming what is wrong (never the values)."""
     try:
         return Settings()
     except ValidationError as exc:
-        for e in exc.errors(include_url=False, include_input=False):
+        for e in [] if quiet else exc.errors(include_url=False, include_input=False):
             name = "DISPATCH_" + "_".join(str(p) for p in e["loc"]).upper()
             err.print(f"[red]configuration error[/]: {name}: {e['msg']}")
         sys.exit(EX_CONFIG)

@@ -27,10 +27,11 @@ from producer.console import (
     out,
     service_errors,
 )
+from worker.counters import LATENCY_BUCKETS_MS
 from worker.flow import FlowKeys
 from worker.keys import Keys
 from worker.metrics import serve_metrics
-from worker.observe import LATENCY_BUCKETS_MS, Snapshot, heartbeats, live_workers, snapshot
+from worker.observe import Snapshot, heartbeats, live_workers, snapshot
 from worker.redisconn import connect
 from worker.settings import Settings
 

@@ -14,6 +14,7 @@ from typing import Any
 from celery import Celery, signals
 
 from worker.runtime import get_runtime
+from worker.sentry import init_sentry
 from worker.settings import Settings
 from worker.transport import transport_for
 
@@ -53,6 +54,16 @@ def celery_config(settings: Settings) -> dict[str, Any]:
 
 app = Celery("order_dispatch", include=["worker.tasks"])
 app.add_defaults(lambda: celery_config(get_runtime().settings))
+
+
+@signals.worker_init.connect
+def _init_sentry(**_: Any) -> None:
+    init_sentry(get_runtime().settings, component="worker")
+
+
+@signals.worker_process_init.connect
+def _init_sentry_in_child(**_: Any) -> None:  # prefork children start their own client
+    init_sentry(get_runtime().settings, component="worker")
 
 
 @signals.worker_ready.connect

@@ -114,7 +114,9 @@ class Ledger:
         for o in orders:
             argv += [o.key, o.account_id, o.order_id, o.body, o.callback_url]
         k = self.keys
-        return list(self._enqueue(keys=[k.queued, k.ticket_seq, self.config.queue], args=argv))
+        return list(
+            self._enqueue(keys=[k.queued, k.ticket_seq, self.config.queue, k.counters], args=argv)
+        )
 
     # --- worker side ----------------------------------------------------------------------------
 

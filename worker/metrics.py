@@ -25,9 +25,10 @@ from prometheus_client.core import (
     Metric,
 )
 
+from worker.counters import LATENCY_BUCKETS_MS
 from worker.flow import FlowKeys
 from worker.keys import Keys
-from worker.observe import LATENCY_BUCKETS_MS, Snapshot, snapshot
+from worker.observe import Snapshot, snapshot
 from worker.redisconn import connect
 from worker.settings import Settings
 

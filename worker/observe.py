@@ -16,56 +16,18 @@ from typing import Any, Literal
 
 import redis
 
+from worker.counters import (
+    COUNTER_FIELDS,
+    LATENCY_BUCKETS_MS,
+    LATENCY_COUNT_FIELD,
+    LATENCY_PREFIX,
+    LATENCY_SUM_FIELD,
+    latency_field,
+)
 from worker.flow import FlowKeys
 from worker.keys import Keys
 
-# Upper bounds (ms) of the API latency histogram. The ledger stores NON-cumulative counts in
-# `counters` as `api_latency_le_<ms>` (and `api_latency_le_inf`), plus `api_latency_sum_ms` and
-# `api_latency_count`; the exporter makes them cumulative.
-LATENCY_BUCKETS_MS: tuple[int, ...] = (25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000)
-LATENCY_SUM_FIELD = "api_latency_sum_ms"
-LATENCY_COUNT_FIELD = "api_latency_count"
-_LATENCY_PREFIX = "api_latency_"
-
-# The integer fields of `Keys.counters` (a missing field is 0).
-COUNTER_FIELDS: tuple[str, ...] = (
-    "orders_accepted",
-    "orders_duplicate",
-    "orders_completed",
-    "orders_dead",
-    "retries_retry",
-    "retries_ambiguous",
-    "callbacks_delivered",
-    "callbacks_failed",
-    "callbacks_dead",
-    "poison_messages",
-)
-
 Circuit = Literal["closed", "open", "half_open"]
-
-
-def latency_field(le_ms: int | None) -> str:
-    """The counters field of the bucket with upper bound `le_ms` (None: the +Inf bucket)."""
-    return f"{_LATENCY_PREFIX}le_{'inf' if le_ms is None else le_ms}"
-
-
-def latency_bucket(duration_ms: float) -> str:
-    """The counters field a call that took `duration_ms` is counted in (for the writer)."""
-    for le_ms in LATENCY_BUCKETS_MS:
-        if duration_ms <= le_ms:
-            return latency_field(le_ms)
-    return latency_field(None)
-
-
-def _callback_zsets(keys: Keys) -> tuple[str, str, str]:
-    # Callbacks pending: queued, waiting for a retry, leased. Named by the ledger's contract;
-    # `Keys` has no properties for them yet.
-    return (f"{keys.prefix}:cb:queued", f"{keys.prefix}:cb:waiting", f"{keys.prefix}:cb:leases")
-
-
-def dead_callback_key(keys: Keys) -> str:
-    """Zset of callback-stage dead letters (key -> ms died)."""
-    return f"{keys.prefix}:dead:callback"
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,9 +116,9 @@ def snapshot(
     atomicity, and a MULTI would stall the writers' scripts no less)."""
     with client.pipeline(transaction=False) as pipe:
         pipe.llen(queue)
-        for zset in (keys.queued, keys.waiting, keys.leases, keys.dead, dead_callback_key(keys)):
+        for zset in (keys.queued, keys.waiting, keys.leases, keys.dead, keys.dead_callback):
             pipe.zcard(zset)
-        for zset in _callback_zsets(keys):
+        for zset in (keys.cb_queued, keys.cb_waiting, keys.cb_leases):
             pipe.zcard(zset)
         pipe.zrange(keys.workers, 0, -1, withscores=True)
         pipe.hgetall(flow.circuit)
@@ -169,7 +131,7 @@ def snapshot(
 
     counters = dict.fromkeys(COUNTER_FIELDS, 0)
     for field, value in raw_counters.items():
-        if not field.startswith(_LATENCY_PREFIX):
+        if not field.startswith(LATENCY_PREFIX):
             counters[field] = int(_number(value))
     buckets = tuple(
         int(_number(raw_counters.get(latency_field(le), 0))) for le in (*LATENCY_BUCKETS_MS, None)

@@ -17,9 +17,12 @@ from collections.abc import Iterable
 from worker.callback_ledger import CallbackLedger
 from worker.callbacks import CallbackClient
 from worker.deliver import DeliverContext
+from worker.errors import SubmitError
 from worker.ledger import Ledger, LedgerConfig
+from worker.ledger_types import CallbackClaim, Claim
 from worker.logs import step
 from worker.redisconn import connect
+from worker.sentry import report_dead, report_missing_test_url
 from worker.settings import Settings
 from worker.stackone import StackOneClient
 from worker.submit import AttemptContext
@@ -75,6 +78,7 @@ class Runtime:
                 worker=self.node,
                 callback_url=s.callback_url,
                 callback_first_delay_s=s.callback_schedule_s[0] if s.callback_schedule_s else 0,
+                on_dead=_order_dead,
             )
             self._local.ctx = ctx
         return ctx
@@ -91,6 +95,7 @@ class Runtime:
                 secret=s.callback_secret.get_secret_value(),
                 default_url=s.callback_url,
                 schedule_s=s.callback_schedule_s,
+                on_dead=_callback_dead,
             )
             self._local.deliver = ctx
         return ctx
@@ -118,6 +123,16 @@ class Runtime:
             except Exception as exc:  # noqa: BLE001 - the keeper must outlive any Redis outage
                 step("keeper.error", error=type(exc).__name__, detail=str(exc)[:200])
                 continue
+            for key in report.held:  # lost with a POST on the wire, and held for a person
+                report_dead(
+                    key=key,
+                    account_id=key.partition(":")[0],
+                    stage="submit",
+                    reason="ambiguous",
+                    kind="worker_lost",
+                    http_status=None,
+                    error="worker lost while the POST was in flight",
+                )
             if report.moved or report.held:
                 step(
                     "pump.moved",
@@ -127,6 +142,34 @@ class Runtime:
                     held=len(report.held),
                     callbacks=report.callbacks,
                 )
+
+
+def _order_dead(claim: Claim, stage: str, reason: str, error: SubmitError | None) -> None:
+    """Sentry hears of each order that goes dead (and of a reply without a test URL), once."""
+    if reason == "missing_test_url":
+        report_missing_test_url(key=claim.key, account_id=claim.account_id)
+        return
+    report_dead(
+        key=claim.key,
+        account_id=claim.account_id,
+        stage=stage,
+        reason=reason,
+        kind=error.kind if error else reason,
+        http_status=error.http_status if error else None,
+        error=error.describe() if error else reason,
+    )
+
+
+def _callback_dead(claim: CallbackClaim, error: str, http_status: int | None) -> None:
+    report_dead(
+        key=claim.key,
+        account_id=claim.key.partition(":")[0],
+        stage="callback",
+        reason="exhausted",
+        kind=error.split(":", 1)[0],
+        http_status=http_status,
+        error=error,
+    )
 
 
 _runtime: Runtime | None = None

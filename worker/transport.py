@@ -9,10 +9,12 @@ guards then handle the rest (unknown task, undecodable or disallowed content).
 
 from __future__ import annotations
 
+import contextlib
 import json
 from queue import Empty
 from typing import Any
 
+import redis
 from kombu.exceptions import ContentDisallowed, DecodeError
 from kombu.transport import redis as kombu_redis
 
@@ -28,6 +30,12 @@ UNREADABLE = (ValueError, TypeError, AttributeError, IndexError, DecodeError, Co
 
 def _poison(exc_name: str, detail: str) -> None:
     step("message.poison", level=40, outcome="dropped", error=exc_name, detail=detail[:200])
+    from worker.runtime import get_runtime  # here: the transport is loaded before the runtime
+
+    runtime = get_runtime()
+    # The count is for the metrics; the message is dropped either way.
+    with contextlib.suppress(redis.RedisError):
+        runtime.redis.hincrby(runtime.ledger.keys.counters, "poison_messages", 1)
 
 
 def _well_formed(payload: Any) -> str | None:

@@ -179,8 +179,11 @@ def test_a_failed_order_is_called_back_too(
     assert {
         (e["type"], e["data"]["reason"], e["data"]["http_status"]) for e in r.delivered.values()
     } == {("order.failed", "rejected", 422)}
-    wait_until(lambda: {x.callback for x in dispatcher.records(keys) if x} == {"delivered"},
-               timeout_s=10, what="the deliveries to be recorded")
+    wait_until(
+        lambda: {x.callback for x in dispatcher.records(keys) if x} == {"delivered"},
+        timeout_s=10,
+        what="the deliveries to be recorded",
+    )
     assert {x.status for x in dispatcher.records(keys) if x} == {"dead"}
 
 

@@ -22,10 +22,11 @@ from prometheus_client.parser import text_string_to_metric_families
 from producer.local import free_port, stop, wait_until
 from producer.observe_cli import health, metrics, stats
 from tests.conftest import ACCOUNT, API_KEY, make_settings
+from worker.counters import LATENCY_BUCKETS_MS, latency_bucket, latency_field
 from worker.flow import FlowKeys
 from worker.keys import Keys
 from worker.metrics import METRIC_NAMES, REDIS_UP, MetricsServer, start_metrics_server
-from worker.observe import LATENCY_BUCKETS_MS, latency_bucket, latency_field, snapshot
+from worker.observe import snapshot
 
 KEYS = Keys()
 FLOW = FlowKeys.for_api_key(API_KEY)

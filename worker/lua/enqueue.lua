@@ -1,7 +1,7 @@
 -- Create order records and their queue messages.
 -- Invariant: a record is created at most once per key, however many producers race, and a new
 -- record is never without a message naming it (both are written by this one script).
--- KEYS: queued, seq, queue
+-- KEYS: queued, seq, queue, counters
 -- ARGV: now_ms, now_iso, ttl_s, batch, nonce, parts_json, record_prefix, deadline_ms,
 --       then 5 per order: key, account_id, order_id, payload, callback_url
 local now_ms, now_iso, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3])
@@ -26,4 +26,6 @@ for i = 9, #ARGV, 5 do
   end
 end
 if #created > 0 then push_tickets(KEYS[3], KEYS[2], nonce, parts, created, batch) end
+redis.call('HINCRBY', KEYS[4], 'orders_accepted', #created)
+redis.call('HINCRBY', KEYS[4], 'orders_duplicate', #out - #created)
 return out
