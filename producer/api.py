@@ -86,7 +86,9 @@ class Dispatcher:
 
     def __init__(self, settings: Settings, *, client: redis.Redis | None = None) -> None:
         self.settings = settings
-        self.redis = client or connect(settings.redis_url, retries=3)
+        self.redis = client or connect(
+            settings.redis_url, retries=3, sentinel_master=settings.redis_sentinel_master
+        )
         self.keys = Keys()
         self.ledger = Ledger(self.redis, LedgerConfig.from_settings(settings), keys=self.keys)
 

@@ -9,7 +9,9 @@ import.
 
 from __future__ import annotations
 
+import ssl
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 from celery import Celery, signals
 
@@ -21,21 +23,24 @@ from worker.transport import transport_for
 
 def celery_config(settings: Settings) -> dict[str, Any]:
     concurrency = settings.worker_concurrency
-    return {
+    transport_options: dict[str, Any] = {
+        "max_connections": 2 * concurrency + 10,
+        # The ledger's leases recover a dead worker's orders in seconds; this is only the
+        # backstop for messages, and a redelivered message is harmless (claims are atomic).
+        "visibility_timeout": 3600,
+        "socket_timeout": 30,
+        "socket_connect_timeout": 5,
+        "socket_keepalive": True,
+        "health_check_interval": 10,
+    }
+    if settings.redis_url.startswith("sentinel://"):
+        transport_options["master_name"] = settings.redis_sentinel_master
+    config: dict[str, Any] = {
         "broker_url": settings.redis_url,
         "broker_transport": transport_for(settings.redis_url),
         "broker_connection_retry_on_startup": True,
         "broker_connection_max_retries": None,
-        "broker_transport_options": {
-            "max_connections": 2 * concurrency + 10,
-            # The ledger's leases recover a dead worker's orders in seconds; this is only the
-            # backstop for messages, and a redelivered message is harmless (claims are atomic).
-            "visibility_timeout": 3600,
-            "socket_timeout": 30,
-            "socket_connect_timeout": 5,
-            "socket_keepalive": True,
-            "health_check_interval": 10,
-        },
+        "broker_transport_options": transport_options,
         "task_default_queue": settings.queue,
         "task_serializer": "json",
         "result_serializer": "json",
@@ -50,6 +55,16 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "worker_send_task_events": False,
         "broker_channel_error_retry": True,
     }
+    if settings.redis_url.startswith("rediss://"):
+        # TLS: certificates are checked unless the URL says otherwise (ssl_cert_reqs=...).
+        config["broker_use_ssl"] = {"ssl_cert_reqs": _cert_reqs(settings.redis_url)}
+    return config
+
+
+def _cert_reqs(url: str) -> ssl.VerifyMode:
+    query = dict(parse_qsl(urlsplit(url).query))
+    value = query.get("ssl_cert_reqs", "required").lower()
+    return {"none": ssl.CERT_NONE, "optional": ssl.CERT_OPTIONAL}.get(value, ssl.CERT_REQUIRED)
 
 
 app = Celery("order_dispatch", include=["worker.tasks"])

@@ -55,7 +55,7 @@ class Runtime:
     def __init__(self, settings: Settings, *, node: str | None = None) -> None:
         self.settings = settings
         self.node = node or f"{socket.gethostname()}.{os.getpid()}"
-        self.redis = connect(settings.redis_url)
+        self.redis = connect(settings.redis_url, sentinel_master=settings.redis_sentinel_master)
         self.ledger = Ledger(self.redis, LedgerConfig.from_settings(settings))
         self.callbacks = CallbackLedger(self.ledger)
         self.held_orders = Held()

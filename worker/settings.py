@@ -63,6 +63,8 @@ class Settings(BaseSettings):
     )
 
     redis_url: str = "redis://localhost:6379/0"
+    # With sentinel:// URLs (several joined by ';'): the name of the monitored master.
+    redis_sentinel_master: str = "mymaster"
     api_url: str = "https://api.stackone.com"
     api_key: SecretStr = SecretStr("")
     account_id: str | None = None
