@@ -29,7 +29,7 @@ app.conf.update(
 _api = os.environ.get("BENCH_API_URL", "http://127.0.0.1:1")
 _client = httpx.Client(
     base_url=_api,
-    auth=("bench", ""),
+    auth=(os.environ.get("BENCH_API_KEY", ""), ""),
     timeout=30,
     limits=httpx.Limits(max_connections=300, max_keepalive_connections=300),
 )

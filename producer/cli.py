@@ -269,6 +269,59 @@ def listen(host: str, port: int) -> None:
 
 
 @main.command()
+@click.option("--orders", default=4000, show_default=True, help="Orders per end-to-end run.")
+@click.option("--concurrency", default=64, show_default=True, help="Requests in flight.")
+@click.option(
+    "--high-concurrency",
+    default=256,
+    show_default=True,
+    help="In flight for the 100 ms run that checks throughput grows.",
+)
+@click.option(
+    "--latency-ms",
+    "latencies",
+    multiple=True,
+    type=float,
+    default=[0.0, 100.0],
+    show_default=True,
+    help="API latencies to measure at (repeatable).",
+)
+@click.option("--pools", is_flag=True, help="Also compare worker pools at 100 ms and 1 s.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object with every figure.")
+def bench(
+    orders: int,
+    concurrency: int,
+    high_concurrency: int,
+    latencies: tuple[float, ...],
+    pools: bool,
+    as_json: bool,
+) -> None:
+    """Measure throughput as ratios against limits measured in the same run."""
+    import os
+    import tempfile
+    from pathlib import Path
+
+    from producer.bench import run_bench
+    from producer.bench_report import print_report
+
+    logs = Path(tempfile.mkdtemp(prefix="od-bench-"))
+    result = run_bench(
+        orders=orders,
+        concurrency=concurrency,
+        high_concurrency=high_concurrency,
+        latencies_ms=list(latencies),
+        redis_url=os.environ.get("DISPATCH_REDIS_URL"),
+        logs=logs,
+        say=lambda text: err.print(text),
+        pools=pools,
+    )
+    if as_json:
+        emit_json(result)
+    else:
+        print_report(result, out)
+
+
+@main.command()
 @click.option("--timeout", "timeout_s", default=90.0, show_default=True, type=float)
 def demo(timeout_s: float) -> None:
     """Run the whole pipeline here: Redis, the sandbox, a worker, the sample orders."""

@@ -207,6 +207,7 @@ def start_worker(
     concurrency: int | None = None,
     log: Path | None = None,
     loglevel: str = "warning",
+    pool: str | None = None,
 ) -> subprocess.Popen[bytes]:
     args = [
         sys.executable,
@@ -224,6 +225,8 @@ def start_worker(
     ]
     if concurrency:
         args += ["-c", str(concurrency)]
+    if pool:
+        args += ["-P", pool]
     return spawn(args, env, log=log)
 
 

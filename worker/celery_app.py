@@ -77,8 +77,11 @@ def _init_sentry(**_: Any) -> None:
 
 
 @signals.worker_process_init.connect
-def _init_sentry_in_child(**_: Any) -> None:  # prefork children start their own client
-    init_sentry(get_runtime().settings, component="worker")
+def _init_child(**_: Any) -> None:
+    """A prefork child holds its own leases: it starts its own keeper (and Sentry client)."""
+    runtime = get_runtime()
+    init_sentry(runtime.settings, component="worker")
+    runtime.start()
 
 
 @signals.worker_ready.connect

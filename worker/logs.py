@@ -6,8 +6,11 @@ emails, passthrough or test URLs.
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
+import logging.handlers
+import queue
 import time
 from typing import Any
 
@@ -43,13 +46,34 @@ class ConsoleFormatter(logging.Formatter):
         return f"{record.levelname.lower():<7} {record.getMessage():<22} {extras}".rstrip()
 
 
+_listener: logging.handlers.QueueListener | None = None
+
+
 def configure(fmt: str = "json", level: int = logging.INFO) -> None:
-    """Send order-dispatch's lines to stderr in the chosen format (called by entry points)."""
+    """Send order-dispatch's lines to stderr in the chosen format (called by entry points).
+
+    Dozens of worker threads log a line per order: they hand their records to a queue, and one
+    thread writes them, so no thread waits on the stream's lock.
+    """
+    global _listener
+    if _listener is not None:
+        _listener.stop()
     handler = logging.StreamHandler()
     handler.setFormatter(JsonFormatter() if fmt == "json" else ConsoleFormatter())
-    logger.handlers[:] = [handler]
+    records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+    _listener = logging.handlers.QueueListener(records, handler)
+    _listener.start()
+    atexit.register(_listener.stop)
+    logger.handlers[:] = [_PassThroughQueueHandler(records)]
     logger.setLevel(level)
     logger.propagate = False
+
+
+class _PassThroughQueueHandler(logging.handlers.QueueHandler):
+    """Queue the record as it is: the listener's handler formats it, off the worker threads."""
+
+    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+        return record
 
 
 def step(event: str, *, level: int = logging.INFO, **fields: Any) -> None:
