@@ -111,10 +111,7 @@ def end_to_end(
     env: Env, n: int, *, latency_ms: float, concurrency: int, pool: str = "threads"
 ) -> dict[str, float]:
     """Orders/s from enqueue to `completed` through a real worker, plus its peak RSS."""
-    client = env.client
-    client.flushall()
-    env.control.reset()
-    env.control.faults(latency_ms=latency_ms)
+    client = _fresh(env, latency_ms)
     worker_env = {
         "DISPATCH_REDIS_URL": env.redis_url,
         "DISPATCH_API_URL": env.api_url,
@@ -156,6 +153,15 @@ def end_to_end(
         "redis_commands_per_order": (sum(calls.values()) - ours) / n,
         "worker_peak_rss_mb": rss_mb,
     }
+
+
+def _fresh(env: Env, latency_ms: float) -> Any:
+    """An empty Redis and a sandbox answering after `latency_ms`; the Redis client."""
+    client = env.client
+    client.flushall()
+    env.control.reset()
+    env.control.faults(latency_ms=latency_ms)
+    return client
 
 
 def _wait_count(client: Any, key: str, field: str, n: int, *, timeout_s: float) -> int:
@@ -259,10 +265,7 @@ def _direct_httpx(url: str, bodies: list[str], headers: dict[str, str], concurre
 
 
 def peer(env: Env, n: int, *, latency_ms: float, concurrency: int) -> float:
-    client = env.client
-    client.flushall()
-    env.control.reset()
-    env.control.faults(latency_ms=latency_ms)
+    client = _fresh(env, latency_ms)
     peer_env = {
         "BENCH_REDIS_URL": env.redis_url,
         "BENCH_API_URL": env.api_url,

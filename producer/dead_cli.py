@@ -26,6 +26,8 @@ from producer.console import (
 )
 from worker.deadletters import DeadFilter, DeadLetters
 
+PAST = {"replay": "replayed", "purge": "purged"}
+
 
 def _filters(f: Callable[..., object]) -> Callable[..., object]:
     f = click.option("--stage", type=click.Choice(["submit", "callback"]), help="Only this stage.")(
@@ -158,65 +160,49 @@ def _bulk(
         if as_json:
             emit_json({"key": key, "action": action, "done": key in done})
         else:
-            out.print(f"{action}ed {key}" if key in done else f"{key}: not dead, left alone")
+            out.print(f"{PAST[action]} {key}" if key in done else f"{key}: not dead, left alone")
     sys.exit(EX_OK if done == set(chosen) else EX_FAILURE)
 
 
-@dead.command()
-@click.argument("keys", nargs=-1)
-@click.option("--all", "every", is_flag=True, help="Every dead letter matching the filters.")
-@_filters
-@click.option("--dry-run", is_flag=True, help="Show what would be replayed.")
-@click.option("--yes", is_flag=True, help="Do not ask before a bulk replay.")
-@click.option("--json", "as_json", is_flag=True)
-def replay(
-    keys: tuple[str, ...],
-    every: bool,
-    stage: str | None,
-    reason: str | None,
-    since: str | None,
-    dry_run: bool,
-    yes: bool,
-    as_json: bool,
-) -> None:
-    """Place dead orders again with a fresh attempt budget; send dead callbacks again."""
-    _bulk(
-        "replay",
-        keys,
-        every,
-        _where(stage, reason, since),
-        dry_run,
-        yes,
-        lambda letters, chosen: letters.replay(chosen),
-        as_json,
-    )
+def _bulk_command(action: str, doc: str) -> None:
+    """`dead replay` and `dead purge`: the same arguments, filters and guards."""
+
+    def command(
+        keys: tuple[str, ...],
+        every: bool,
+        stage: str | None,
+        reason: str | None,
+        since: str | None,
+        dry_run: bool,
+        yes: bool,
+        as_json: bool,
+    ) -> None:
+        def run(letters: DeadLetters, chosen: list[str]) -> list[str]:
+            if action == "replay":
+                return letters.replay(chosen, stage=stage)
+            return letters.purge(chosen)
+
+        _bulk(action, keys, every, _where(stage, reason, since), dry_run, yes, run, as_json)
+
+    command.__doc__ = doc
+    Decorator = Callable[[Callable[..., object]], Callable[..., object]]
+    options: list[Decorator] = [
+        click.argument("keys", nargs=-1),
+        click.option(
+            "--all", "every", is_flag=True, help="Every dead letter matching the filters."
+        ),
+        _filters,
+        click.option("--dry-run", is_flag=True, help=f"Show what would be {PAST[action]}."),
+        click.option("--yes", is_flag=True, help=f"Do not ask before a bulk {action}."),
+        click.option("--json", "as_json", is_flag=True),
+    ]
+    decorated: Callable[..., object] = command
+    for option in reversed(options):
+        decorated = option(decorated)
+    dead.command(action)(decorated)
 
 
-@dead.command()
-@click.argument("keys", nargs=-1)
-@click.option("--all", "every", is_flag=True, help="Every dead letter matching the filters.")
-@_filters
-@click.option("--dry-run", is_flag=True, help="Show what would be purged.")
-@click.option("--yes", is_flag=True, help="Do not ask before a bulk purge.")
-@click.option("--json", "as_json", is_flag=True)
-def purge(
-    keys: tuple[str, ...],
-    every: bool,
-    stage: str | None,
-    reason: str | None,
-    since: str | None,
-    dry_run: bool,
-    yes: bool,
-    as_json: bool,
-) -> None:
-    """Forget dead orders for good (their keys may then be enqueued again)."""
-    _bulk(
-        "purge",
-        keys,
-        every,
-        _where(stage, reason, since),
-        dry_run,
-        yes,
-        lambda letters, chosen: letters.purge(chosen),
-        as_json,
-    )
+_bulk_command(
+    "replay", "Place dead orders again with a fresh attempt budget; send dead callbacks again."
+)
+_bulk_command("purge", "Forget dead orders for good (their keys may then be enqueued again).")

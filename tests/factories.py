@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import copy
 import json
+import subprocess
+import sys
 import time
 from importlib import resources
 from typing import Any
@@ -47,3 +49,14 @@ def wait_final(
             ]
             raise AssertionError(f"{len(open_)} orders not final after {timeout_s}s: {open_[:10]}")
         time.sleep(0.1)
+
+
+def run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """`order-dispatch ARGS` in a subprocess with `env`, as an operator would run it."""
+    return subprocess.run(
+        [sys.executable, "-m", "producer", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )

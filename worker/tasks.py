@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import functools
 import logging
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
 
 from worker.celery_app import app
 from worker.deliver import deliver_callback
 from worker.logs import step
-from worker.runtime import get_runtime
+from worker.runtime import Held, get_runtime
 from worker.submit import attempt_order
 from worker.tickets import DELIVER_TASK, DISPATCH_TASK
+
+
+class _Held(Protocol):
+    @property
+    def key(self) -> str: ...
+
+    @property
+    def token(self) -> str: ...
 
 
 def _keys(args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[str] | None:
@@ -31,31 +41,33 @@ def _keys(args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[str] | None:
 def dispatch(*args: Any, **kwargs: Any) -> None:
     """`dispatch([key, ...])`: place the orders a message names."""
     keys = _keys(args, kwargs)
-    if keys is None:
-        return
-    rt = get_runtime()
-    claims = rt.ledger.claim(keys, rt.node)
-    rt.held_orders.add((c.key, c.token) for c in claims)
-    ctx = rt.context()
-    for claim in claims:
-        try:
-            attempt_order(ctx, claim)
-        finally:
-            rt.held_orders.discard(claim.key, claim.token)
+    if keys is not None:
+        rt = get_runtime()
+        _each(
+            rt.ledger.claim(keys, rt.node),
+            rt.held_orders,
+            functools.partial(attempt_order, rt.context()),
+        )
 
 
 @app.task(name=DELIVER_TASK, ignore_result=True, acks_late=True, typing=False)
 def deliver(*args: Any, **kwargs: Any) -> None:
     """`deliver([key, ...])`: send the pending callbacks of the orders a message names."""
     keys = _keys(args, kwargs)
-    if keys is None:
-        return
-    rt = get_runtime()
-    claims = rt.callbacks.claim(keys)
-    rt.held_callbacks.add((c.key, c.token) for c in claims)
-    ctx = rt.deliver_context()
+    if keys is not None:
+        rt = get_runtime()
+        _each(
+            rt.callbacks.claim(keys),
+            rt.held_callbacks,
+            functools.partial(deliver_callback, rt.deliver_context()),
+        )
+
+
+def _each(claims: Sequence[_Held], held: Held, attempt: Callable[[Any], str]) -> None:
+    """One attempt at each claimed item, its lease renewed by the keeper until it is done."""
+    held.add((c.key, c.token) for c in claims)
     for claim in claims:
         try:
-            deliver_callback(ctx, claim)
+            attempt(claim)
         finally:
-            rt.held_callbacks.discard(claim.key, claim.token)
+            held.discard(claim.key, claim.token)

@@ -26,7 +26,7 @@ from starlette.routing import Route
 from producer.api import Dispatcher
 from producer.local import ThreadServer, free_port, wait_until
 from tests.conftest import Sandbox, WorkerFactory
-from tests.factories import make_order, wait_final
+from tests.factories import make_order, run_cli, wait_final
 from worker import outcomes
 from worker.signing import new_secret
 
@@ -89,16 +89,6 @@ def enqueue(dispatcher: Dispatcher, n: int, **kwargs: Any) -> list[str]:
     return [r.key for r in report.results if r.key]
 
 
-def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "producer", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-
-
 def test_callbacks_retry_with_a_stable_webhook_id_until_delivered(
     dispatcher: Dispatcher,
     sandbox: Sandbox,
@@ -149,7 +139,7 @@ def test_a_receiver_down_past_the_schedule_leaves_a_dead_letter_to_replay(
     )
     records = dispatcher.records(keys)
     assert {(x.status, x.callback_attempts) for x in records if x} == {("completed", 3)}
-    listed = cli({**worker_env, **env}, "dead", "list", "--stage", "callback", "--json")
+    listed = run_cli({**worker_env, **env}, "dead", "list", "--stage", "callback", "--json")
     rows = [json.loads(line) for line in listed.stdout.splitlines()]
     assert sorted(row["key"] for row in rows) == sorted(keys)
     assert {(row["stage"], row["reason"], row["http_status"]) for row in rows} == {
@@ -157,12 +147,14 @@ def test_a_receiver_down_past_the_schedule_leaves_a_dead_letter_to_replay(
     }
 
     r.down = False
-    replay = cli({**worker_env, **env}, "dead", "replay", "--all", "--stage", "callback", "--yes")
+    replay = run_cli(
+        {**worker_env, **env}, "dead", "replay", "--all", "--stage", "callback", "--yes"
+    )
     assert replay.returncode == 0, replay.stderr
     wait_final(dispatcher, keys, statuses={"delivered"})
     assert r.keys() == sorted(keys)
     assert set(sandbox.control.stats()["posts"].values()) == {1}  # the order was placed once
-    assert cli({**worker_env, **env}, "dead", "list", "--json").stdout == ""
+    assert run_cli({**worker_env, **env}, "dead", "list", "--json").stdout == ""
 
 
 def test_a_failed_order_is_called_back_too(

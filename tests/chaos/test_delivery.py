@@ -8,8 +8,6 @@ the order as ambiguous.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 from typing import Any
 
@@ -18,7 +16,7 @@ import pytest
 from producer.api import Dispatcher
 from producer.local import kill, start_sandbox, stop, wait_until
 from tests.conftest import ACCOUNT, Sandbox, WorkerFactory, make_settings
-from tests.factories import make_order, wait_final
+from tests.factories import make_order, run_cli, wait_final
 
 pytestmark = pytest.mark.chaos
 
@@ -31,16 +29,6 @@ def enqueue(dispatcher: Dispatcher, n: int, prefix: str = "ord") -> list[str]:
 
 def order_id(key: str) -> str:
     return key.split(":", 1)[1]
-
-
-def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "producer", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
 
 
 @pytest.mark.parametrize(
@@ -104,7 +92,7 @@ def test_a_rejected_order_dies_after_one_post_and_replays_once_fixed(
     assert {r.status for r in wait_final(dispatcher, keys)} == {"dead"}
     assert sandbox.control.stats()["posts"] == {order_id(k): 1 for k in keys}
 
-    listed = cli(worker_env, "dead", "list", "--json")
+    listed = run_cli(worker_env, "dead", "list", "--json")
     assert listed.returncode == 0, listed.stderr
     rows = [json.loads(line) for line in listed.stdout.splitlines()]
     assert sorted(r["key"] for r in rows) == sorted(keys)
@@ -113,16 +101,16 @@ def test_a_rejected_order_dies_after_one_post_and_replays_once_fixed(
     }
 
     sandbox.control.faults()  # the API accepts them now
-    dry = cli(worker_env, "dead", "replay", "--all", "--dry-run", "--json")
+    dry = run_cli(worker_env, "dead", "replay", "--all", "--dry-run", "--json")
     assert dry.returncode == 0 and len(dry.stdout.splitlines()) == 3
-    replayed = cli(worker_env, "dead", "replay", *keys)
+    replayed = run_cli(worker_env, "dead", "replay", *keys)
     assert replayed.returncode == 0, replayed.stderr
     records = wait_final(dispatcher, keys, statuses={"completed"})
     assert {r.attempts for r in records} == {1}
     stats = sandbox.control.stats()
     assert stats["posts"] == {order_id(k): 2 for k in keys}
     assert stats["creates"] == {order_id(k): 1 for k in keys}
-    assert cli(worker_env, "dead", "list", "--json").stdout == ""
+    assert run_cli(worker_env, "dead", "list", "--json").stdout == ""
 
 
 def test_orders_held_by_a_killed_worker_are_taken_up_again(

@@ -735,3 +735,31 @@ def _check_celery(where: str, args: tuple[str, ...]) -> None:
     result = _help(("celery", "-A", "worker", sub))
     assert result.returncode == 0, f"{where}: `celery -A worker {sub} --help`: {result.stderr}"
     _assert_options_in_help(_options(rest), result.stdout, f"{where}: celery {sub}")
+
+
+def test_every_metric_the_alerts_and_dashboard_use_is_served_by_the_exporter(
+    redis_url: str,
+) -> None:
+    """Scrape the real exporter (against a real, empty Redis) and compare with what the alert
+    rules and the dashboard query."""
+    import httpx
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from producer.local import free_port
+    from tests.conftest import make_settings
+    from worker.metrics import start_metrics_server
+
+    server = start_metrics_server("127.0.0.1", free_port(), make_settings(redis_url))
+    try:
+        text = httpx.get(f"http://127.0.0.1:{server.port}/metrics", timeout=10).text
+    finally:
+        server.close()
+    served = set()
+    for family in text_string_to_metric_families(text):
+        served.add(family.name)
+        for sample in family.samples:
+            served |= _metric_names(sample.name)
+    served = {name.removesuffix("_total") for name in served} | served
+    exprs = [rule["expr"] for rule in _alert_rules()] + _dashboard_exprs()
+    used = set().union(*(_metric_names(expr) for expr in exprs))
+    assert used and used <= served, f"queried but not served: {sorted(used - served)}"
