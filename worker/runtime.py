@@ -66,12 +66,24 @@ class Runtime:
 
     # --- per thread: each has its own HTTP clients (no pool contention) ---------------------------
 
+    def _thread_ledger(self) -> Ledger:
+        """This thread's ledger, on a Redis connection of its own."""
+        ledger: Ledger | None = getattr(self._local, "ledger", None)
+        if ledger is None:
+            s = self.settings
+            client = connect(
+                s.redis_url, sentinel_master=s.redis_sentinel_master, single_connection=True
+            )
+            ledger = Ledger(client, self.ledger.config, keys=self.ledger.keys)
+            self._local.ledger = ledger
+        return ledger
+
     def context(self) -> AttemptContext:
         ctx: AttemptContext | None = getattr(self._local, "ctx", None)
         if ctx is None:
             s = self.settings
             ctx = AttemptContext(
-                ledger=self.ledger,
+                ledger=self._thread_ledger(),
                 client=StackOneClient(s.http_policy(), s.api_key),
                 retry=s.retry_policy(),
                 on_ambiguous=s.on_ambiguous,
@@ -88,7 +100,7 @@ class Runtime:
         if ctx is None:
             s = self.settings
             ctx = DeliverContext(
-                callbacks=self.callbacks,
+                callbacks=CallbackLedger(self._thread_ledger()),
                 client=CallbackClient(
                     timeout_s=s.callback_timeout_s, allow_private=s.callback_allow_private
                 ),

@@ -43,10 +43,9 @@ def dispatch(*args: Any, **kwargs: Any) -> None:
     keys = _keys(args, kwargs)
     if keys is not None:
         rt = get_runtime()
+        ctx = rt.context()
         _each(
-            rt.ledger.claim(keys, rt.node),
-            rt.held_orders,
-            functools.partial(attempt_order, rt.context()),
+            ctx.ledger.claim(keys, rt.node), rt.held_orders, functools.partial(attempt_order, ctx)
         )
 
 
@@ -56,10 +55,9 @@ def deliver(*args: Any, **kwargs: Any) -> None:
     keys = _keys(args, kwargs)
     if keys is not None:
         rt = get_runtime()
+        ctx = rt.deliver_context()
         _each(
-            rt.callbacks.claim(keys),
-            rt.held_callbacks,
-            functools.partial(deliver_callback, rt.deliver_context()),
+            ctx.callbacks.claim(keys), rt.held_callbacks, functools.partial(deliver_callback, ctx)
         )
 
 
