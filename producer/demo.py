@@ -127,10 +127,10 @@ def _wait(
 
 
 def _table(records: list[Record | None], console: Console) -> None:
-    table = Table(title="Assessment orders")
-    for column in ("order key", "status", "attempts", "test URL"):
+    table = Table(title=f"Assessment orders of account {DEMO_ACCOUNT}")
+    for column in ("order id", "status", "test URL"):
         table.add_column(column, overflow="fold")
     for r in records:
         if r is not None:
-            table.add_row(r.key, r.status, str(r.attempts), r.test_url or r.last_error or "")
+            table.add_row(r.order_id, r.status, r.test_url or r.last_error or "")
     console.print(table)
