@@ -256,6 +256,8 @@ class Ledger:
                 k.cb_waiting,
                 k.cb_leases,
                 k.cb_queued,
+                k.dead_callback,
+                k.workers,
             ],
             args=[
                 int(now * 1000),

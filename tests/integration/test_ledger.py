@@ -282,3 +282,24 @@ def test_starts_are_paced_by_reservation(redis_client: redis.Redis, clock: Clock
     assert all(0.09 <= gap <= 0.12 for gap in gaps)
     assert starts[-1] <= 1.0
     assert all(g.verdict == "rate" and 0.9 < g.wait_s < 3.1 for g in gates if not g.go)
+
+
+def test_the_pump_forgets_dead_letters_past_the_retention(
+    redis_client: redis.Redis, clock: Clock
+) -> None:
+    ledger = make_ledger(redis_client, clock, ttl_s=100)
+    ledger.enqueue([new(1)])
+    (claim,) = ledger.claim(["acc:o1"], "w1")
+    ledger.finish(
+        claim,
+        outcomes.dead(
+            claim, now_s=clock.t, stage="submit", reason="rejected", http_status=422, error="x"
+        ),
+    )
+    redis_client.zadd(K.workers, {"gone@host": int((clock.t - 90_000) * 1000)})
+    ledger.pump()
+    assert redis_client.zcard(K.dead) == 1
+    clock.t += 101
+    ledger.pump()
+    assert redis_client.zcard(K.dead) == 0
+    assert redis_client.zcard(K.workers) == 0

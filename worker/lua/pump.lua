@@ -2,7 +2,10 @@
 -- dead workers, and orders or callbacks whose message was lost.
 -- Runs inside every worker, every second: safe with any number of them, because each entry
 -- moves from waiting or leases to queued at most once per due time (ZREM decides who moves it).
--- KEYS: waiting, leases, queued, seq, queue, dead, events, cb_waiting, cb_leases, cb_queued
+-- It also forgets dead letters older than the retention (their records have expired) and
+-- heartbeats of workers gone for a day.
+-- KEYS: waiting, leases, queued, seq, queue, dead, events, cb_waiting, cb_leases, cb_queued,
+--       dead_callback, workers
 -- ARGV: now_ms, now_iso, limit, batch_max, nonce, parts_json, stale_ms, record_prefix,
 --       hold (0|1), ttl_s, maxlen, spread, cb_parts_json
 local now, now_iso, limit, batch_max = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
@@ -91,4 +94,9 @@ for _, key in ipairs(redis.call('ZRANGEBYSCORE', KEYS[9], '-inf', now, 'LIMIT', 
 end
 stale(KEYS[10], cb_moved)
 publish(cb_parts, cb_moved)
+
+local forgotten = tonumber(now) - ttl * 1000
+redis.call('ZREMRANGEBYSCORE', KEYS[6], '-inf', forgotten)
+redis.call('ZREMRANGEBYSCORE', KEYS[11], '-inf', forgotten)
+redis.call('ZREMRANGEBYSCORE', KEYS[12], '-inf', tonumber(now) - 86400000)
 return {n_due, n_lost, n_stale, held, #cb_moved}
