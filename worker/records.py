@@ -75,11 +75,6 @@ def read_history(client: redis.Redis, keys: Keys, key: str) -> list[dict[str, An
     return [json.loads(entry) for entry in entries]
 
 
-def read_payload(client: redis.Redis, keys: Keys, key: str) -> str | None:
-    value = client.hget(keys.record(key), "payload")
-    return None if value is None else str(value)
-
-
 @dataclass(frozen=True, slots=True)
 class Event:
     """One entry of the results stream: its stream id and its fields."""
