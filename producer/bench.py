@@ -15,68 +15,23 @@ subprocesses, and measures, each against a limit measured in the same run on the
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import importlib.util
 import json
 import os
 import sys
-import threading
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import httpx
-import redis
-
 from producer.api import Dispatcher
-from producer.local import (
-    RedisServer,
-    free_port,
-    spawn,
-    start_sandbox,
-    start_worker,
-    stop,
-    wait_until,
-)
-from sandbox.control import SandboxControl
+from producer.bench_env import ACCOUNT, API_KEY, Env, bench_env, bench_orders, fresh, wait_count
+from producer.bench_limits import direct_limit, peer
+from producer.local import start_worker, stop, wait_until
 from worker.keys import Keys
 from worker.orders import parse_order
 from worker.settings import Settings
-
-API_KEY = "bench-key"
-ACCOUNT = "bench"
-ORDERS_PATH = "/unified/ats/assessments/orders"
-
-
-def bench_orders(n: int, prefix: str) -> list[dict[str, Any]]:
-    """`n` valid orders of about 2 KB, like the StackOne example."""
-    from importlib import resources
-
-    text = (resources.files("producer") / "samples" / "orders.jsonl").read_text()
-    base = json.loads(text.splitlines()[0])
-    out = []
-    for i in range(n):
-        order = json.loads(json.dumps(base))
-        order["id"] = f"{prefix}-{i:06d}"
-        order["candidate"]["emails"] = [{"type": "work", "value": f"c{i}@example.org"}]
-        out.append(order)
-    return out
-
-
-@dataclass
-class Env:
-    redis_url: str
-    api_url: str
-    control: SandboxControl
-    logs: Path
-
-    @property
-    def client(self) -> Any:  # redis-py's sync/async union types say nothing useful here
-        return redis.Redis.from_url(self.redis_url, decode_responses=True)
-
 
 # --- producer ------------------------------------------------------------------------------------
 
@@ -111,7 +66,7 @@ def end_to_end(
     env: Env, n: int, *, latency_ms: float, concurrency: int, pool: str = "threads"
 ) -> dict[str, float]:
     """Orders/s from enqueue to `completed` through a real worker, plus its peak RSS."""
-    client = _fresh(env, latency_ms)
+    client = fresh(env, latency_ms)
     worker_env = {
         "DISPATCH_REDIS_URL": env.redis_url,
         "DISPATCH_API_URL": env.api_url,
@@ -134,7 +89,7 @@ def end_to_end(
         client.config_resetstat()
         started = time.perf_counter()
         dispatcher.enqueue_many(orders)
-        polls = _wait_count(client, Keys().counters, "orders_completed", n, timeout_s=240)
+        polls = wait_count(client, Keys().counters, "orders_completed", n, timeout_s=240)
         elapsed = time.perf_counter() - started
         calls = {
             k.removeprefix("cmdstat_"): v["calls"] for k, v in client.info("commandstats").items()
@@ -155,26 +110,6 @@ def end_to_end(
     }
 
 
-def _fresh(env: Env, latency_ms: float) -> Any:
-    """An empty Redis and a sandbox answering after `latency_ms`; the Redis client."""
-    client = env.client
-    client.flushall()
-    env.control.reset()
-    env.control.faults(latency_ms=latency_ms)
-    return client
-
-
-def _wait_count(client: Any, key: str, field: str, n: int, *, timeout_s: float) -> int:
-    deadline = time.monotonic() + timeout_s
-    polls = 0
-    while time.monotonic() < deadline:
-        polls += 1
-        if int(client.hget(key, field) or 0) >= n:
-            return polls
-        time.sleep(0.02)
-    raise TimeoutError(f"{field} did not reach {n} within {timeout_s}s")
-
-
 def _peak_rss_mb(pid: int) -> float:
     """The high-water mark of the resident memory of `pid` and its children (MB)."""
     total = 0
@@ -190,151 +125,6 @@ def _children(pid: int) -> list[int]:
     with contextlib.suppress(OSError):
         return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
     return []
-
-
-# --- the direct limit ----------------------------------------------------------------------------
-
-
-def direct_limit(env: Env, n: int, *, latency_ms: float, concurrency: int) -> tuple[float, str]:
-    """POSTs/s straight at the sandbox, `concurrency` in flight, with the fastest client here."""
-    env.control.reset()
-    env.control.faults(latency_ms=latency_ms)
-    bodies = [json.dumps(o) for o in bench_orders(n, f"direct{int(latency_ms)}")]
-    headers = {
-        "x-account-id": ACCOUNT,
-        "content-type": "application/json",
-        "authorization": "Basic " + _basic(API_KEY),
-    }
-    try:
-        import aiohttp  # noqa: F401 - only to know whether it is there
-    except ImportError:
-        return _direct_httpx(env.api_url + ORDERS_PATH, bodies, headers, concurrency), "httpx"
-    return asyncio.run(
-        _direct_aiohttp(env.api_url + ORDERS_PATH, bodies, headers, concurrency)
-    ), "aiohttp"
-
-
-def _basic(user: str) -> str:
-    import base64
-
-    return base64.b64encode(f"{user}:".encode()).decode()
-
-
-async def _direct_aiohttp(
-    url: str, bodies: list[str], headers: dict[str, str], concurrency: int
-) -> float:
-    import aiohttp
-
-    queue = iter(bodies)
-    connector = aiohttp.TCPConnector(limit=concurrency)
-    async with aiohttp.ClientSession(connector=connector, headers=headers) as session:
-
-        async def run() -> None:
-            for body in queue:
-                async with session.post(url, data=body) as reply:
-                    await reply.read()
-
-        started = time.perf_counter()
-        await asyncio.gather(*(run() for _ in range(concurrency)))
-        return len(bodies) / (time.perf_counter() - started)
-
-
-def _direct_httpx(url: str, bodies: list[str], headers: dict[str, str], concurrency: int) -> float:
-    lock = threading.Lock()
-    queue = iter(bodies)
-
-    def run() -> None:
-        with httpx.Client(headers=headers, timeout=30) as client:
-            while True:
-                with lock:
-                    body = next(queue, None)
-                if body is None:
-                    return
-                client.post(url, content=body)
-
-    threads = [threading.Thread(target=run) for _ in range(concurrency)]
-    started = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return len(bodies) / (time.perf_counter() - started)
-
-
-# --- the peer: a plain Celery task ---------------------------------------------------------------
-
-
-def peer(env: Env, n: int, *, latency_ms: float, concurrency: int) -> float:
-    client = _fresh(env, latency_ms)
-    peer_env = {
-        "BENCH_REDIS_URL": env.redis_url,
-        "BENCH_API_URL": env.api_url,
-        "BENCH_API_KEY": API_KEY,
-    }
-    os.environ.update(peer_env)  # the peer app reads these when it is imported
-    from producer import bench_peer
-
-    proc = spawn(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "producer.bench_peer",
-            "worker",
-            "-P",
-            "threads",
-            "-c",
-            str(concurrency),
-            "-Q",
-            "bench-peer",
-            "-l",
-            "warning",
-            "--without-gossip",
-            "--without-mingle",
-            "-n",
-            "peer@%h",
-        ],
-        peer_env,
-        log=env.logs / f"peer-{int(latency_ms)}.log",
-    )
-    try:
-        bodies = [(o["id"], json.dumps(o)) for o in bench_orders(n + 1, f"peer{int(latency_ms)}")]
-        bench_peer.place.delay(*bodies[0])  # warm up: the worker is ready when this is done
-        _wait_count_key(client, "peer:done", 1, timeout_s=60)
-        client.delete("peer:done")
-        started = time.perf_counter()
-        with bench_peer.app.producer_or_acquire() as producer:
-            for order_id, body in bodies[1:]:
-                bench_peer.place.apply_async((order_id, body), producer=producer)
-        _wait_count_key(client, "peer:done", n, timeout_s=240)
-        return n / (time.perf_counter() - started)
-    finally:
-        stop(proc, timeout_s=30)
-
-
-def _wait_count_key(client: Any, key: str, n: int, *, timeout_s: float) -> None:
-    wait_until(
-        lambda: int(client.get(key) or 0) >= n,
-        timeout_s=timeout_s,
-        interval_s=0.02,
-        what=key,
-    )
-
-
-# --- the run -------------------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def bench_env(settings_redis_url: str | None, logs: Path) -> Iterator[Env]:
-    with contextlib.ExitStack() as stack:
-        redis_url = settings_redis_url or stack.enter_context(RedisServer()).url
-        port = free_port()
-        sandbox = start_sandbox(port, api_key=API_KEY, log=logs / "sandbox.log")
-        stack.callback(stop, sandbox)
-        control = SandboxControl(f"http://127.0.0.1:{port}")
-        stack.callback(control.close)
-        yield Env(redis_url, f"http://127.0.0.1:{port}", control, logs)
 
 
 def run_bench(
