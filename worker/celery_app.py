@@ -24,7 +24,9 @@ from worker.transport import transport_for
 def celery_config(settings: Settings) -> dict[str, Any]:
     concurrency = settings.worker_concurrency
     transport_options: dict[str, Any] = {
-        "max_connections": 2 * concurrency + 10,
+        # A dry pool leaves acks undone and messages run again (FACTS: MaxConnectionsError).
+        # The cap is only a cap (connections open lazily): big enough for `-c` up to 512 too.
+        "max_connections": max(2 * concurrency + 10, 2 * 512 + 10),
         # The ledger's leases recover a dead worker's orders in seconds; this is only the
         # backstop for messages, and a redelivered message is harmless (claims are atomic).
         "visibility_timeout": 3600,

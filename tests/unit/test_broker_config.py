@@ -19,7 +19,9 @@ def test_the_reliability_settings() -> None:
     assert config["worker_prefetch_multiplier"] == 1
     assert config["accept_content"] == ["json"] and config["task_serializer"] == "json"
     assert config["worker_pool"] == "threads" and config["worker_concurrency"] == 32
-    assert config["broker_transport_options"]["max_connections"] == 2 * 32 + 10
+    assert config["broker_transport_options"]["max_connections"] >= 2 * 512 + 10
+    big = celery_config(settings(worker_concurrency=1000))
+    assert big["broker_transport_options"]["max_connections"] == 2 * 1000 + 10
     assert config["broker_transport"] == "worker.transport:Transport"
 
 
