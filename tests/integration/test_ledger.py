@@ -303,3 +303,15 @@ def test_the_pump_forgets_dead_letters_past_the_retention(
     ledger.pump()
     assert redis_client.zcard(K.dead) == 0
     assert redis_client.zcard(K.workers) == 0
+
+
+def test_the_stream_is_trimmed_and_records_expire_with_the_retention(
+    redis_client: redis.Redis, clock: Clock
+) -> None:
+    ledger = make_ledger(redis_client, clock, stream_maxlen=10, ttl_s=3600)
+    ledger.enqueue([new(i) for i in range(300)])
+    for claim in ledger.claim([f"acc:o{i}" for i in range(300)], "w1"):
+        ledger.finish(claim, done(claim))
+    # Trimming is approximate (whole stream nodes of 100 entries): far fewer than 300 remain.
+    assert redis_client.xlen(K.events) <= 10 + 100
+    assert 0 < redis_client.ttl(K.record("acc:o1")) <= 3600
