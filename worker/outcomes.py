@@ -34,11 +34,11 @@ class Finish:
     callback_delay_s: float = 0.0
 
 
-def callback_event(event: dict[str, str], *, http_status_int: bool = True) -> tuple[str, str]:
+def callback_event(event: dict[str, str]) -> tuple[str, str]:
     """The signed-callback form of a results event: `{"type", "timestamp", "data"}` and a
     webhook-id that stays the same on every delivery attempt of this event."""
     data: dict[str, Any] = {k: v for k, v in event.items() if k not in ("type", "timestamp")}
-    if http_status_int and "http_status" in data:
+    if "http_status" in data:  # a number in the JSON body (the stream holds strings)
         data["http_status"] = int(data["http_status"]) if data["http_status"] else None
     body = {"type": event["type"], "timestamp": event["timestamp"], "data": data}
     return json.dumps(body, separators=(",", ":")), f"msg_{uuid.uuid4().hex}"

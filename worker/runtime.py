@@ -57,7 +57,6 @@ class Runtime:
         self.node = node or f"{socket.gethostname()}.{os.getpid()}"
         self.redis = connect(settings.redis_url, sentinel_master=settings.redis_sentinel_master)
         self.ledger = Ledger(self.redis, LedgerConfig.from_settings(settings))
-        self.callbacks = CallbackLedger(self.ledger)
         self.held_orders = Held()
         self.held_callbacks = Held()
         self._local = threading.local()
