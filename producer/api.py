@@ -145,23 +145,25 @@ class Dispatcher:
                 (item.number, NewOrder(key, account, order.id, body, callback_url or ""))
             )
             if len(pending) >= CHUNK:
-                report.results += self._flush(pending, dry_run)
+                report.results += self._flush(pending, dry_run, burst=len(report.results) + CHUNK)
                 pending = []
                 if on_progress:
                     on_progress(len(report.results))
-        report.results += self._flush(pending, dry_run)
+        report.results += self._flush(pending, dry_run, burst=len(report.results) + len(pending))
         if on_progress:
             on_progress(len(report.results))
         report.results.sort(key=lambda r: r.line)
         return report
 
-    def _flush(self, pending: list[tuple[int, NewOrder]], dry_run: bool) -> list[EnqueueResult]:
+    def _flush(
+        self, pending: list[tuple[int, NewOrder]], dry_run: bool, *, burst: int
+    ) -> list[EnqueueResult]:
         if not pending:
             return []
         if dry_run:
             return [EnqueueResult(n, o.key, "accepted", None) for n, o in pending]
         try:
-            statuses = self.ledger.enqueue([o for _, o in pending])
+            statuses = self.ledger.enqueue([o for _, o in pending], burst=burst)
         except redis.RedisError as exc:
             raise ServiceUnavailable(
                 f"Redis at {_safe_url(self.settings.redis_url)}: {exc}"

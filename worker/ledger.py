@@ -7,13 +7,14 @@ arguments and their replies back into Python values. Reading records lives in `r
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import redis
 
@@ -26,13 +27,44 @@ from worker.tickets import DELIVER_TASK, batch_size, ticket_template
 from worker.timefmt import iso
 
 Clock = Callable[[], float]
-__all__ = ["Claim", "Gate", "Ledger", "LedgerConfig", "NewOrder", "PumpReport", "iso"]
+T = TypeVar("T")
+__all__ = ["Claim", "Gate", "Ledger", "LedgerConfig", "NewOrder", "Op", "PumpReport", "iso"]
+
+# Each script, and whether the queue-message template code comes first (see tickets.py).
+SCRIPTS = {
+    "enqueue": True,
+    "claim": False,
+    "begin": False,
+    "gates": False,
+    "finish": False,
+    "pump": True,
+    "renew": False,
+}
 
 
 def load_script(name: str, *, with_tickets: bool = False) -> str:
     lua = resources.files("worker") / "lua"
     source = (lua / name).read_text()
     return (lua / "_tickets.lua").read_text() + source if with_tickets else source
+
+
+def register_scripts(client: Any) -> dict[str, Any]:
+    """The ledger's scripts on `client`, sync or asyncio (redis-py registers either)."""
+    return {
+        name: client.register_script(load_script(f"{name}.lua", with_tickets=tickets))
+        for name, tickets in SCRIPTS.items()
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class Op(Generic[T]):
+    """One ledger step as data: the script to run, its keys and arguments, and how to read its
+    reply. The sync `Ledger` and the asyncio `AsyncLedger` run the same ops."""
+
+    script: str
+    keys: list[str]
+    args: list[Any]
+    parse: Callable[[Any], T]
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,17 +117,18 @@ class Ledger:
         # The queue messages as templates that the scripts fill in (see tickets.py).
         self.parts_json = json.dumps(ticket_template(config.queue))
         self.deliver_parts_json = json.dumps(ticket_template(config.queue, DELIVER_TASK))
-        self._enqueue = client.register_script(load_script("enqueue.lua", with_tickets=True))
-        self._claim = client.register_script(load_script("claim.lua"))
-        self._begin = client.register_script(load_script("begin.lua"))
-        self._finish = client.register_script(load_script("finish.lua"))
-        self._pump = client.register_script(load_script("pump.lua", with_tickets=True))
-        self._renew = client.register_script(load_script("renew.lua"))
+        self._scripts = register_scripts(client)
+
+    def run(self, op: Op[T]) -> T:
+        return op.parse(self._scripts[op.script](keys=op.keys, args=op.args))
 
     # --- producer side --------------------------------------------------------------------------
 
-    def enqueue(self, orders: Sequence[NewOrder]) -> list[str]:
-        """Create records and queue messages; per order `accepted` or the status it already has."""
+    def enqueue(self, orders: Sequence[NewOrder], *, burst: int = 0) -> list[str]:
+        """Create records and queue messages; per order `accepted` or the status it already has.
+
+        `burst`: how many orders the caller has enqueued in this go so far, these included
+        (a stream is enqueued in chunks); messages are sized for the burst, not the chunk."""
         if not orders:
             return []
         now = self.clock()
@@ -104,7 +137,9 @@ class Ledger:
             iso(now),
             self.config.ttl_s,
             batch_size(
-                len(orders), spread=self.config.batch_spread, batch_max=self.config.batch_max
+                max(burst, len(orders)),
+                spread=self.config.batch_spread,
+                batch_max=self.config.batch_max,
             ),
             uuid.uuid4().hex,
             self.parts_json,
@@ -115,51 +150,39 @@ class Ledger:
             argv += [o.key, o.account_id, o.order_id, o.body, o.callback_url]
         k = self.keys
         return list(
-            self._enqueue(keys=[k.queued, k.ticket_seq, self.config.queue, k.counters], args=argv)
+            self._scripts["enqueue"](
+                keys=[k.queued, k.ticket_seq, self.config.queue, k.counters], args=argv
+            )
         )
 
     # --- worker side ----------------------------------------------------------------------------
 
     def claim(self, order_keys: Iterable[str], worker: str) -> list[Claim]:
         """Take the queued orders among `order_keys` under one lease; skip the others."""
-        order_keys = list(order_keys)
-        if not order_keys:
-            return []
+        return self.run(self.claim_op(order_keys, worker))
+
+    def claim_op(self, order_keys: Iterable[str], worker: str) -> Op[list[Claim]]:
         now = self.clock()
         token = uuid.uuid4().hex
         expiry = int((now + self.config.lease_s) * 1000)
-        reply = self._claim(
-            keys=[self.keys.queued, self.keys.leases],
-            args=[expiry, token, iso(now), worker, self.keys.record_prefix, *order_keys],
+        return Op(
+            "claim",
+            [self.keys.queued, self.keys.leases],
+            [expiry, token, iso(now), worker, self.keys.record_prefix, *order_keys],
+            functools.partial(_claims, token),
         )
-        claims = []
-        for i in range(0, len(reply), 9):
-            key, body, account, order_id, attempts, ambiguous, created, deadline, cb = reply[
-                i : i + 9
-            ]
-            claims.append(
-                Claim(
-                    key=key,
-                    token=token,
-                    body=body,
-                    account_id=account,
-                    order_id=order_id,
-                    attempts=int(attempts or 0),
-                    ambiguous_attempts=int(ambiguous or 0),
-                    created_ms=int(created or 0),
-                    deadline_ms=int(deadline or 0),
-                    callback_url=cb,
-                )
-            )
-        return claims
 
     def begin(self, claim: Claim) -> Gate:
         """Pass the shared flow gates and count the attempt about to be sent."""
+        return self.run(self.begin_op(claim))
+
+    def begin_op(self, claim: Claim) -> Op[Gate]:
         now = self.clock()
         flow = self.config.flow
-        value, verdict, start_in_ms = self._begin(
-            keys=[flow.pause, flow.circuit, flow.probe, flow.rate],
-            args=[
+        return Op(
+            "begin",
+            [flow.pause, flow.circuit, flow.probe, flow.rate],
+            [
                 self.keys.record(claim.key),
                 claim.token,
                 iso(now),
@@ -168,26 +191,26 @@ class Ledger:
                 self.config.rate.interval_ms,
                 int(self.config.rate.max_wait_s * 1000),
             ],
+            functools.partial(_gate, claim),
         )
-        if verdict in ("go", "probe"):
-            claim.attempts = int(value)
-            return Gate(verdict, attempts=int(value), start_in_s=int(start_in_ms) / 1000)
-        return Gate(verdict, wait_s=max(0.001, int(value) / 1000))
 
     def gates_shut(self) -> bool:
         """True while a 429 pause or an open circuit holds every worker back."""
+        return self.run(self.gates_op())
+
+    def gates_op(self) -> Op[bool]:
         flow = self.config.flow
-        with self.redis.pipeline(transaction=False) as pipe:
-            pipe.pttl(flow.pause)
-            pipe.hget(flow.circuit, "open_until_ms")
-            pause_ms, open_until = pipe.execute()
-        return int(pause_ms) > 0 or float(open_until or 0) > self.clock() * 1000
+        return Op("gates", [flow.pause, flow.circuit], [int(self.clock() * 1000)], bool)
 
     def finish(self, claim: Claim, outcome: Finish) -> bool:
         """Apply how an attempt ended (see `outcomes.py`); False if it was not ours to record."""
+        return self.run(self.finish_op(claim, outcome))
+
+    def finish_op(self, claim: Claim, outcome: Finish) -> Op[bool]:
         k = self.keys
         cfg = self.config
         cb_body, cb_id = outcome.callback or ("", "")
+        now_ms = int(self.clock() * 1000)
         argv: list[Any] = [
             claim.key,
             claim.token,
@@ -199,12 +222,12 @@ class Ledger:
             k.history(claim.key),
             json.dumps(outcome.history) if outcome.history else "",
             outcome.flow,
-            int(self.clock() * 1000),
+            now_ms,
             cfg.circuit.threshold,
             int(cfg.circuit.cooldown_s * 1000),
             cb_body,
             cb_id,
-            int((self.clock() + outcome.callback_delay_s) * 1000),
+            now_ms + int(outcome.callback_delay_s * 1000),
         ]
         for section in (outcome.fields, outcome.incr, outcome.counters):
             argv += [2 * len(section), *[x for pair in section.items() for x in pair]]
@@ -222,7 +245,7 @@ class Ledger:
             k.counters,
             k.cb_waiting,
         ]
-        return bool(self._finish(keys=keys, args=argv))
+        return Op("finish", keys, argv, bool)
 
     def renew(self, held: Iterable[tuple[str, str]], *, callbacks: bool = False) -> int:
         """Extend the leases of (key, token) pairs this worker still holds."""
@@ -234,7 +257,7 @@ class Ledger:
             (self.keys.cb_leases, "cb_lease") if callbacks else (self.keys.leases, "lease")
         )
         args: list[str | int] = [expiry, self.keys.record_prefix, lease_field, *pairs]
-        return int(self._renew(keys=[zset], args=args))
+        return int(self._scripts["renew"](keys=[zset], args=args))
 
     def heartbeat(self, node: str) -> None:
         """Say that worker `node` is alive (read by `order-dispatch health` and the exporter)."""
@@ -244,7 +267,7 @@ class Ledger:
         """Move due retries and callbacks, expired leases and orphaned entries onto the queue."""
         now = self.clock()
         k = self.keys
-        due, lost, stale, held, callbacks = self._pump(
+        due, lost, stale, held, callbacks = self._scripts["pump"](
             keys=[
                 k.waiting,
                 k.leases,
@@ -282,3 +305,32 @@ class Ledger:
             held=list(held),
             callbacks=int(callbacks),
         )
+
+
+def _claims(token: str, reply: list[Any]) -> list[Claim]:
+    claims = []
+    for i in range(0, len(reply), 9):
+        key, body, account, order_id, attempts, ambiguous, created, deadline, cb = reply[i : i + 9]
+        claims.append(
+            Claim(
+                key=key,
+                token=token,
+                body=body,
+                account_id=account,
+                order_id=order_id,
+                attempts=int(attempts or 0),
+                ambiguous_attempts=int(ambiguous or 0),
+                created_ms=int(created or 0),
+                deadline_ms=int(deadline or 0),
+                callback_url=cb,
+            )
+        )
+    return claims
+
+
+def _gate(claim: Claim, reply: list[Any]) -> Gate:
+    value, verdict, start_in_ms = reply
+    if verdict in ("go", "probe"):
+        claim.attempts = int(value)
+        return Gate(verdict, attempts=int(value), start_in_s=int(start_in_ms) / 1000)
+    return Gate(verdict, wait_s=max(0.001, int(value) / 1000))

@@ -1,4 +1,10 @@
-"""What one worker process holds: its settings, Redis, ledger, HTTP clients and keeper thread.
+"""What one worker process holds: its settings, Redis, ledger, HTTP clients, event loop and
+keeper thread.
+
+Orders are attempted on the process's event loop (`eventloop.py`): one asyncio Redis pool, one
+aiohttp session, and a semaphore of `DISPATCH_WORKER_CONCURRENCY` POSTs in flight; Celery's pool
+threads hand it the keys of their messages and wait. Callbacks are sent from the pool threads,
+each with its own HTTP client and Redis connection.
 
 Built on first use in the process (never at import) and dropped in a forked child. The keeper
 thread does what must go on while tasks run: it renews the leases this process holds (of orders
@@ -9,23 +15,26 @@ worker runs one; the pump is safe with any number.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
+from worker.aledger import AsyncLedger
 from worker.callback_ledger import CallbackLedger
 from worker.callbacks import CallbackClient
 from worker.deliver import DeliverContext
 from worker.errors import SubmitError
+from worker.eventloop import LoopThread
 from worker.ledger import Ledger, LedgerConfig
 from worker.ledger_types import CallbackClaim, Claim
 from worker.logs import step
-from worker.redisconn import connect
+from worker.redisconn import connect, connect_async
 from worker.sentry import report_dead, report_missing_test_url
 from worker.settings import Settings
 from worker.stackone import StackOneClient
-from worker.submit import AttemptContext
+from worker.submit import AttemptContext, attempt_batch
 
 PUMP_INTERVAL_S = 1.0
 
@@ -62,8 +71,47 @@ class Runtime:
         self._local = threading.local()
         self._stop = threading.Event()
         self._keeper: threading.Thread | None = None
+        self._loop: LoopThread | None = None
+        self._loop_lock = threading.Lock()
+        self._attempts: tuple[AttemptContext, asyncio.Semaphore] | None = None
 
-    # --- per thread: each has its own HTTP clients (no pool contention) ---------------------------
+    # --- orders: on the event loop ----------------------------------------------------------------
+
+    def dispatch(self, keys: Sequence[str]) -> list[str]:
+        """Claim the orders among `keys` and make one attempt at each; wait until all are done."""
+        with self._loop_lock:
+            if self._loop is None:
+                self._loop = LoopThread()
+            loop = self._loop
+        return loop.run(self._dispatch(keys))
+
+    async def _dispatch(self, keys: Sequence[str]) -> list[str]:
+        if self._attempts is None:  # only the loop's thread gets here: no race
+            self._attempts = self._attempt_context()
+        ctx, slots = self._attempts
+        return await attempt_batch(ctx, keys, self.held_orders, slots)
+
+    def _attempt_context(self) -> tuple[AttemptContext, asyncio.Semaphore]:
+        s = self.settings
+        in_flight = s.worker_concurrency
+        aredis = connect_async(
+            s.redis_url,
+            sentinel_master=s.redis_sentinel_master,
+            max_connections=max(4, min(32, in_flight)),
+        )
+        ctx = AttemptContext(
+            ledger=AsyncLedger(self.ledger, aredis),
+            client=StackOneClient(s.http_policy(), s.api_key, max_connections=in_flight),
+            retry=s.retry_policy(),
+            on_ambiguous=s.on_ambiguous,
+            worker=self.node,
+            callback_url=s.callback_url,
+            callback_first_delay_s=s.callback_schedule_s[0] if s.callback_schedule_s else 0,
+            on_dead=_order_dead,
+        )
+        return ctx, asyncio.Semaphore(in_flight)
+
+    # --- callbacks: per pool thread, each with its own HTTP client (no pool contention) -----------
 
     def _thread_ledger(self) -> Ledger:
         """This thread's ledger, on a Redis connection of its own."""
@@ -76,23 +124,6 @@ class Runtime:
             ledger = Ledger(client, self.ledger.config, keys=self.ledger.keys)
             self._local.ledger = ledger
         return ledger
-
-    def context(self) -> AttemptContext:
-        ctx: AttemptContext | None = getattr(self._local, "ctx", None)
-        if ctx is None:
-            s = self.settings
-            ctx = AttemptContext(
-                ledger=self._thread_ledger(),
-                client=StackOneClient(s.http_policy(), s.api_key),
-                retry=s.retry_policy(),
-                on_ambiguous=s.on_ambiguous,
-                worker=self.node,
-                callback_url=s.callback_url,
-                callback_first_delay_s=s.callback_schedule_s[0] if s.callback_schedule_s else 0,
-                on_dead=_order_dead,
-            )
-            self._local.ctx = ctx
-        return ctx
 
     def deliver_context(self) -> DeliverContext:
         ctx: DeliverContext | None = getattr(self._local, "deliver", None)
@@ -122,6 +153,11 @@ class Runtime:
         self._stop.set()
         if self._keeper is not None:
             self._keeper.join(timeout=5)
+        if self._loop is not None:
+            if self._attempts is not None:
+                ctx = self._attempts[0]
+                self._loop.run(_close(ctx))
+            self._loop.stop()
 
     def _keep(self) -> None:
         interval = min(PUMP_INTERVAL_S, max(0.2, self.settings.lease_s / 3))
@@ -153,6 +189,11 @@ class Runtime:
                     held=len(report.held),
                     callbacks=report.callbacks,
                 )
+
+
+async def _close(ctx: AttemptContext) -> None:
+    await ctx.client.close()
+    await ctx.ledger.close()
 
 
 def _order_dead(claim: Claim, stage: str, reason: str, error: SubmitError | None) -> None:

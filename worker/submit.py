@@ -1,21 +1,24 @@
 """One order, one attempt: check the budget, pass the shared gates, POST, record the outcome.
 
-No Celery here: the task hands each claimed order to `attempt_order`, and everything it needs
-arrives in an `AttemptContext`, so it is tested with a real ledger and `httpx.MockTransport`.
+No Celery here: the task hands the keys a message names to `attempt_batch` on the worker's
+event loop, which claims them and makes one attempt at each, at most `slots` POSTs in flight
+in the process. Everything an attempt needs arrives in an `AttemptContext`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from worker import outcomes
+from worker.aledger import AsyncLedger
 from worker.errors import SubmitError
 from worker.flow import flow_outcome, wait_with_jitter
-from worker.ledger import Ledger
 from worker.ledger_types import Claim
 from worker.logs import step
 from worker.policy import AmbiguityPolicy, Dead, decide, out_of_budget
@@ -25,7 +28,7 @@ from worker.stackone import StackOneClient
 
 @dataclass(frozen=True, slots=True)
 class AttemptContext:
-    ledger: Ledger
+    ledger: AsyncLedger
     client: StackOneClient
     retry: RetryPolicy
     on_ambiguous: AmbiguityPolicy
@@ -35,14 +38,40 @@ class AttemptContext:
     callback_first_delay_s: float = 0.0
     on_dead: Callable[[Claim, str, str, SubmitError | None], None] | None = None
     clock: Callable[[], float] = time.time
-    sleep: Callable[[float], None] = time.sleep
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
     rng: random.Random | None = None
 
     def with_callback(self, claim: Claim) -> bool:
         return bool(claim.callback_url or self.callback_url)
 
 
-def attempt_order(ctx: AttemptContext, claim: Claim) -> str:
+class Leases(Protocol):
+    """Where the leases this process holds are kept, for the keeper to renew."""
+
+    def add(self, pairs: Sequence[tuple[str, str]]) -> None: ...
+
+    def discard(self, key: str, token: str) -> None: ...
+
+
+async def attempt_batch(
+    ctx: AttemptContext, keys: Sequence[str], held: Leases, slots: asyncio.Semaphore
+) -> list[str]:
+    """Claim the queued orders among `keys` and make one attempt at each, concurrently, each
+    taking one of `slots` while it runs; their leases are renewed until each is done."""
+    claims = await ctx.ledger.claim(keys, ctx.worker)
+    held.add([(c.key, c.token) for c in claims])
+
+    async def one(claim: Claim) -> str:
+        try:
+            async with slots:
+                return await attempt_order(ctx, claim)
+        finally:
+            held.discard(claim.key, claim.token)
+
+    return list(await asyncio.gather(*(one(c) for c in claims)))
+
+
+async def attempt_order(ctx: AttemptContext, claim: Claim) -> str:
     """Make one attempt at a claimed order; return the outcome's name."""
     ledger = ctx.ledger
     now = ctx.clock()
@@ -53,29 +82,29 @@ def attempt_order(ctx: AttemptContext, claim: Claim) -> str:
         policy=ctx.retry,
     ):
         error = "attempts or time used up before this attempt"
-        _die(ctx, claim, "exhausted", None, error, now_s=now)
+        await _die(ctx, claim, "exhausted", None, error, now_s=now)
         return "dead"
-    gate = ledger.begin(claim)
+    gate = await ledger.begin(claim)
     if gate.verdict == "lost":
         step("order.lease_lost", order_key=claim.key, outcome="skipped")
         return "skipped"
     if not gate.go:
-        return _postpone(ctx, claim, gate.wait_s, gate.verdict)
+        return await _postpone(ctx, claim, gate.wait_s, gate.verdict)
     if gate.start_in_s > 0:
-        ctx.sleep(gate.start_in_s)  # our reserved start; then one more look at the gates
-        if ledger.gates_shut():
-            return _postpone(ctx, claim, 0.5, "paused", counted=True)
+        await ctx.sleep(gate.start_in_s)  # our reserved start; then one more look at the gates
+        if await ledger.gates_shut():
+            return await _postpone(ctx, claim, 0.5, "paused", counted=True)
     started = time.monotonic()
     try:
-        result = ctx.client.submit(
+        result = await ctx.client.submit(
             body=claim.body, account_id=claim.account_id, idempotency_key=claim.key
         )
     except SubmitError as error:
-        return _failed(ctx, claim, error, (time.monotonic() - started) * 1000)
+        return await _failed(ctx, claim, error, (time.monotonic() - started) * 1000)
     latency_ms = round((time.monotonic() - started) * 1000, 1)
     now = ctx.clock()
     entry = _history(ctx, claim, now, "completed", None, latency_ms)
-    ledger.finish(
+    await ledger.finish(
         claim,
         outcomes.completed(
             claim,
@@ -124,13 +153,13 @@ def _history(
     }
 
 
-def _postpone(
+async def _postpone(
     ctx: AttemptContext, claim: Claim, wait_s: float, reason: str, *, counted: bool = False
 ) -> str:
     """A shared gate is shut: wait in the ledger (no attempt used, no thread held)."""
     delay_s = wait_with_jitter(wait_s, ctx.rng)
     outcome = outcomes.postponed(now_s=ctx.clock(), delay_s=delay_s, reason=reason, counted=counted)
-    ctx.ledger.finish(claim, outcome)
+    await ctx.ledger.finish(claim, outcome)
     step(
         "order.postponed",
         order_key=claim.key,
@@ -141,7 +170,7 @@ def _postpone(
     return "postponed"
 
 
-def _die(
+async def _die(
     ctx: AttemptContext,
     claim: Claim,
     reason: str,
@@ -154,7 +183,7 @@ def _die(
     history: dict[str, object] | None = None,
 ) -> None:
     status = error.http_status if error else None
-    ctx.ledger.finish(
+    await ctx.ledger.finish(
         claim,
         outcomes.dead(
             claim,
@@ -184,7 +213,7 @@ def _die(
         ctx.on_dead(claim, "submit", reason, error)
 
 
-def _failed(ctx: AttemptContext, claim: Claim, error: SubmitError, latency_ms: float) -> str:
+async def _failed(ctx: AttemptContext, claim: Claim, error: SubmitError, latency_ms: float) -> str:
     now = ctx.clock()
     decision = decide(
         error,
@@ -201,7 +230,7 @@ def _failed(ctx: AttemptContext, claim: Claim, error: SubmitError, latency_ms: f
     answered_ms = latency_ms if error.http_status is not None else None
     if isinstance(decision, Dead):
         text = error.describe() + (f" {error.body}" if error.body else "")
-        _die(
+        await _die(
             ctx,
             claim,
             decision.reason,
@@ -213,7 +242,7 @@ def _failed(ctx: AttemptContext, claim: Claim, error: SubmitError, latency_ms: f
             history=entry,
         )
         return "dead"
-    ctx.ledger.finish(
+    await ctx.ledger.finish(
         claim,
         outcomes.retrying(
             now_s=now,

@@ -1,4 +1,7 @@
-"""Thin Celery tasks: take what a message names, and make one attempt at each."""
+"""Thin Celery tasks: take what a message names, and make one attempt at each.
+
+`dispatch` hands its keys to the process's event loop (see `runtime.py`) and waits; `deliver`
+sends its callbacks in the pool thread."""
 
 from __future__ import annotations
 
@@ -11,7 +14,6 @@ from worker.celery_app import app
 from worker.deliver import deliver_callback
 from worker.logs import step
 from worker.runtime import Held, get_runtime
-from worker.submit import attempt_order
 from worker.tickets import DELIVER_TASK, DISPATCH_TASK
 
 
@@ -42,11 +44,7 @@ def dispatch(*args: Any, **kwargs: Any) -> None:
     """`dispatch([key, ...])`: place the orders a message names."""
     keys = _keys(args, kwargs)
     if keys is not None:
-        rt = get_runtime()
-        ctx = rt.context()
-        _each(
-            ctx.ledger.claim(keys, rt.node), rt.held_orders, functools.partial(attempt_order, ctx)
-        )
+        get_runtime().dispatch(keys)
 
 
 @app.task(name=DELIVER_TASK, ignore_result=True, acks_late=True, typing=False)

@@ -1,16 +1,27 @@
-"""The HTTP boundary (SPEC §3, §4): worker/stackone.py against httpx.MockTransport."""
+"""The HTTP boundary (SPEC §3, §4): worker/stackone.py against a real HTTP server on 127.0.0.1.
+
+The server is an aiohttp application on its own event loop thread; each test says how it
+answers. Faults that no answer can express (a refused connection, a connection closed without
+a reply, a reply that never comes, bytes that are not HTTP) are made by real sockets too.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
+import socket
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 
-import httpx
+import aiohttp
+import aiohttp.client_exceptions
 import pytest
+from aiohttp import web
 from pydantic import SecretStr
 
 from worker.errors import AmbiguousError, PermanentError, RetryableError, SubmitError
+from worker.eventloop import LoopThread
 from worker.orders import OrderResult
 from worker.settings import HttpPolicy
 from worker.stackone import (
@@ -18,10 +29,11 @@ from worker.stackone import (
     TRANSPORT_OUTCOMES,
     StackOneClient,
     classify_status,
+    classify_transport_error,
     scrub_error_body,
 )
 
-Handler = Callable[[httpx.Request], httpx.Response]
+Handler = Callable[["Seen"], web.StreamResponse]
 BODY = (
     '{"id":"o-1","package":{"id":"p"},"application":{"id":"a"},'
     '"candidate":{"emails":[{"value":"sestier.romain123@gmail.com"}]}}'
@@ -34,31 +46,88 @@ OUTCOME_ERRORS: dict[str, type[SubmitError]] = {
 }
 
 
-@pytest.fixture
-def client() -> Iterator[Callable[[Handler], StackOneClient]]:
-    made: list[StackOneClient] = []
+@dataclass
+class Seen:
+    """A request the server took."""
 
-    def make(handler: Handler) -> StackOneClient:
-        c = StackOneClient(
-            HttpPolicy(api_url="https://api.test", timeout_s=5),
-            SecretStr("key"),
-            transport=httpx.MockTransport(handler),
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass
+class Api:
+    """A real HTTP server on 127.0.0.1 answering with `handler`, and clients pointed at it."""
+
+    loop: LoopThread
+    url: str
+    handler: Handler | None = None
+    seen: list[Seen] = field(default_factory=list)
+    clients: list[StackOneClient] = field(default_factory=list)
+    servers: list[asyncio.Server] = field(default_factory=list)
+
+    def client(self, handler: Handler, *, url: str | None = None, timeout_s: float = 5) -> Client:
+        self.handler = handler
+        policy = HttpPolicy(api_url=url or self.url, timeout_s=timeout_s, connect_timeout_s=2)
+
+        async def make() -> StackOneClient:
+            return StackOneClient(policy, SecretStr("key"))
+
+        made = self.loop.run(make())
+        self.clients.append(made)
+        return Client(made, self.loop)
+
+
+@dataclass
+class Client:
+    stackone: StackOneClient
+    loop: LoopThread
+
+    def submit(self, body: str = BODY) -> OrderResult:
+        return self.loop.run(
+            self.stackone.submit(body=body, account_id="acct-1", idempotency_key="acct-1:o-1")
         )
-        made.append(c)
-        return c
-
-    yield make
-    for c in made:
-        c.close()
 
 
-def submit(c: StackOneClient, body: str = BODY) -> OrderResult:
-    return c.submit(body=body, account_id="acct-1", idempotency_key="acct-1:o-1")
+@pytest.fixture
+def api() -> Iterator[Api]:
+    loop = LoopThread("test-api")
+    state: list[Api] = []
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        seen = Seen(request.method, request.path, dict(request.headers), await request.read())
+        state[0].seen.append(seen)
+        handler = state[0].handler
+        assert handler is not None
+        return handler(seen)
+
+    async def start() -> web.AppRunner:
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", handle)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        return runner
+
+    runner = loop.run(start())
+    port = runner.addresses[0][1]
+    state.append(Api(loop, f"http://127.0.0.1:{port}"))
+    yield state[0]
+    for c in state[0].clients:
+        loop.run(c.close())
+    for server in state[0].servers:
+        server.close()
+        loop.run(server.wait_closed())
+    loop.run(runner.cleanup())
+    loop.stop()
 
 
-def replying(status: int, **kwargs: object) -> Handler:
-    def handler(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(status, **kwargs)  # type: ignore[arg-type]
+def replying(status: int, *, json_body: object = None, **kwargs: object) -> Handler:
+    def handler(_: Seen) -> web.StreamResponse:
+        if json_body is not None:
+            return web.json_response(json_body, status=status, **kwargs)  # type: ignore[arg-type]
+        return web.Response(status=status, **kwargs)  # type: ignore[arg-type]
 
     return handler
 
@@ -66,31 +135,27 @@ def replying(status: int, **kwargs: object) -> Handler:
 # --- the request ----------------------------------------------------------------------------------
 
 
-def test_200_returns_the_order_result(client: Callable[[Handler], StackOneClient]) -> None:
-    result = submit(client(replying(200, json=RESULT)))
+def test_200_returns_the_order_result(api: Api) -> None:
+    result = api.client(replying(200, json_body=RESULT)).submit()
     assert result == OrderResult(**RESULT)
 
 
-def test_the_request_is_what_stackone_documents(
-    client: Callable[[Handler], StackOneClient],
-) -> None:
-    seen: list[httpx.Request] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        seen.append(request)
-        return httpx.Response(200, json=RESULT)
-
-    submit(client(handler))
-    [request] = seen
+def test_the_request_is_what_stackone_documents(api: Api) -> None:
+    api.client(replying(200, json_body=RESULT)).submit()
+    [request] = api.seen
     assert request.method == "POST"
-    assert str(request.url) == "https://api.test" + ORDERS_PATH
-    assert request.url.path == "/unified/ats/assessments/orders"
-    assert request.headers["authorization"] == "Basic " + base64.b64encode(b"key:").decode()
+    assert request.path == "/unified/ats/assessments/orders" == ORDERS_PATH
+    assert request.headers["Authorization"] == "Basic " + base64.b64encode(b"key:").decode()
     assert request.headers["x-account-id"] == "acct-1"
-    assert request.headers["idempotency-key"] == "acct-1:o-1"
-    assert request.headers["user-agent"].startswith("order-dispatch/")
-    assert request.headers["content-type"] == "application/json"
-    assert request.content == BODY.encode()
+    assert request.headers["Idempotency-Key"] == "acct-1:o-1"
+    assert request.headers["User-Agent"].startswith("order-dispatch/")
+    assert request.headers["Content-Type"] == "application/json"
+    assert request.body == BODY.encode()
+
+
+def test_a_base_path_in_the_api_url_is_kept(api: Api) -> None:
+    api.client(replying(200, json_body=RESULT), url=api.url + "/v1/").submit()
+    assert api.seen[0].path == "/v1" + ORDERS_PATH
 
 
 @pytest.mark.parametrize(
@@ -98,8 +163,8 @@ def test_the_request_is_what_stackone_documents(
     ["{}", '{"id": "r-1"}', '{"id": "r-1", "test_url": "https://t", "status": "new", "x": [1]}'],
     ids=["empty", "no test_url", "extra fields"],
 )
-def test_lenient_2xx_bodies(client: Callable[[Handler], StackOneClient], reply: str) -> None:
-    result = submit(client(replying(200, content=reply.encode())))
+def test_lenient_2xx_bodies(api: Api, reply: str) -> None:
+    result = api.client(replying(200, body=reply.encode())).submit()
     assert result.id == json.loads(reply).get("id")
     assert result.test_url == json.loads(reply).get("test_url")
 
@@ -130,12 +195,10 @@ def test_spec_status_classes(status: int, outcome: str) -> None:
 
 
 @pytest.mark.parametrize(("status", "outcome"), [e for e in EXPLICIT if e[1] != "ok"])
-def test_submit_raises_the_class_of_the_status(
-    client: Callable[[Handler], StackOneClient], status: int, outcome: str
-) -> None:
+def test_submit_raises_the_class_of_the_status(api: Api, status: int, outcome: str) -> None:
     body = {"statusCode": status, "message": "nope", "timestamp": "2025-06-01T12:00:00Z"}
     with pytest.raises(SubmitError) as info:
-        submit(client(replying(status, json=body)))
+        api.client(replying(status, json_body=body)).submit()
     error = info.value
     assert type(error) is OUTCOME_ERRORS[outcome]
     assert error.http_status == status
@@ -143,100 +206,141 @@ def test_submit_raises_the_class_of_the_status(
     assert json.loads(error.body) == {"statusCode": status, "message": "nope"}
 
 
-def test_429_carries_retry_after(client: Callable[[Handler], StackOneClient]) -> None:
+def test_429_carries_retry_after(api: Api) -> None:
+    answer = replying(429, headers={"Retry-After": "7"}, json_body={"statusCode": 429})
     with pytest.raises(RetryableError) as info:
-        submit(client(replying(429, headers={"Retry-After": "7"}, json={"statusCode": 429})))
+        api.client(answer).submit()
     assert info.value.retry_after_s == 7.0
     assert info.value.http_status == 429
 
 
-def test_redirect_is_not_followed(client: Callable[[Handler], StackOneClient]) -> None:
-    calls: list[httpx.Request] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        calls.append(request)
-        return httpx.Response(307, headers={"Location": "https://elsewhere.test/orders"})
-
+def test_redirect_is_not_followed(api: Api) -> None:
+    answer = replying(307, headers={"Location": api.url + "/elsewhere"})
     with pytest.raises(PermanentError) as info:
-        submit(client(handler))
+        api.client(answer).submit()
     assert info.value.http_status == 307
-    assert len(calls) == 1
+    assert len(api.seen) == 1
 
 
 @pytest.mark.parametrize("reply", [b"<html>oops</html>", b"", b"[]", b'"ok"', b"{"])
-def test_unparseable_2xx_body_is_permanent(
-    client: Callable[[Handler], StackOneClient], reply: bytes
-) -> None:
+def test_unparseable_2xx_body_is_permanent(api: Api, reply: bytes) -> None:
     with pytest.raises(PermanentError) as info:
-        submit(client(replying(200, content=reply)))
+        api.client(replying(200, body=reply)).submit()
     assert info.value.kind == "unparseable_body"
     assert info.value.http_status == 200
 
 
 # --- transport errors -----------------------------------------------------------------------------
 
-
-def all_subclasses(cls: type) -> set[type]:
-    found: set[type] = set()
-    for sub in cls.__subclasses__():
-        found |= {sub, *all_subclasses(sub)}
-    return found
-
-
-TRANSPORT_ERRORS = sorted(
-    {httpx.TransportError, *all_subclasses(httpx.TransportError)}, key=lambda c: c.__name__
+CLIENT_ERRORS = sorted(
+    {
+        getattr(aiohttp.client_exceptions, name)
+        for name in aiohttp.client_exceptions.__all__
+        if issubclass(getattr(aiohttp.client_exceptions, name), aiohttp.ClientError)
+    },
+    key=lambda c: c.__name__,
 )
 
 
-@pytest.mark.parametrize("exc_type", TRANSPORT_ERRORS, ids=lambda c: c.__name__)
-def test_every_httpx_transport_error_has_its_own_entry(exc_type: type) -> None:
-    assert exc_type in TRANSPORT_OUTCOMES, f"httpx.{exc_type.__name__} is not classified"
-    outcome, kind = TRANSPORT_OUTCOMES[exc_type]
-    assert outcome in OUTCOME_ERRORS
-    assert kind
+def blank(exc_type: type[BaseException]) -> BaseException:
+    """An instance without its constructor's arguments: classification reads only the type."""
+    return exc_type.__new__(exc_type)
 
 
-def raising(exc_type: type[httpx.TransportError]) -> Handler:
-    def handler(request: httpx.Request) -> httpx.Response:
-        raise exc_type("simulated", request=request)
+@pytest.mark.parametrize("exc_type", CLIENT_ERRORS, ids=lambda c: c.__name__)
+def test_every_aiohttp_client_error_is_classified(exc_type: type[BaseException]) -> None:
+    error = classify_transport_error(blank(exc_type))
+    nearest = next(c for c in exc_type.__mro__ if c in TRANSPORT_OUTCOMES)
+    outcome, kind = TRANSPORT_OUTCOMES[nearest]
+    assert type(error) is OUTCOME_ERRORS[outcome]
+    assert error.kind == kind
+    assert error.http_status is None
+
+
+@pytest.mark.parametrize("exc_type", CLIENT_ERRORS, ids=lambda c: c.__name__)
+def test_only_errors_before_sending_are_retried_blindly(exc_type: type[BaseException]) -> None:
+    """`retry` means: nothing reached the API. Every other failure may have placed the order."""
+    error = classify_transport_error(blank(exc_type))
+    before_sending = issubclass(
+        exc_type, (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError)
+    )
+    assert isinstance(error, RetryableError) == before_sending
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def raw_server(api: Api, then: bytes | None) -> str:
+    """Reads the request, then writes `then` and closes (None: closes at once)."""
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        if then is not None:
+            writer.write(then)
+            await writer.drain()
+        writer.close()
+
+    async def start() -> str:
+        server = await asyncio.start_server(serve, "127.0.0.1", 0)
+        api.servers.append(server)
+        return f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+
+    return api.loop.run(start())
+
+
+def test_a_refused_connection_is_retried(api: Api) -> None:
+    c = api.client(replying(200), url=f"http://127.0.0.1:{free_port()}")
+    with pytest.raises(RetryableError) as info:
+        c.submit()
+    assert info.value.kind == "connect_error"
+    assert isinstance(info.value.__cause__, aiohttp.ClientConnectorError)
+
+
+def test_a_connection_closed_without_a_reply_is_ambiguous(api: Api) -> None:
+    c = api.client(replying(200), url=raw_server(api, None))
+    with pytest.raises(AmbiguousError) as info:
+        c.submit()
+    assert info.value.kind == "server_disconnected"
+
+
+def test_a_reply_that_is_not_http_is_ambiguous(api: Api) -> None:
+    c = api.client(replying(200), url=raw_server(api, b"garbage\r\n\r\n"))
+    with pytest.raises(AmbiguousError) as info:
+        c.submit()
+    assert info.value.kind in ("protocol_error", "server_disconnected")
+
+
+def test_a_reply_cut_short_is_ambiguous(api: Api) -> None:
+    cut = b'HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{"id"'
+    c = api.client(replying(200), url=raw_server(api, cut))
+    with pytest.raises(AmbiguousError) as info:
+        c.submit()
+    assert info.value.kind == "read_error"
+
+
+def test_a_reply_that_does_not_come_is_an_ambiguous_read_timeout(api: Api) -> None:
+    c = api.client(_blocking(3.0), timeout_s=0.3)
+    with pytest.raises(AmbiguousError) as info:
+        c.submit()
+    assert info.value.kind == "read_timeout"
+
+
+def _blocking(seconds: float) -> Handler:
+    """A handler that holds the reply back (the server answers on its own loop: a stream that
+    waits before its first byte)."""
+
+    class Slow(web.StreamResponse):
+        async def prepare(self, request: web.BaseRequest) -> object:
+            await asyncio.sleep(seconds)
+            return await super().prepare(request)
+
+    def handler(_: Seen) -> web.StreamResponse:
+        return Slow(status=200)
 
     return handler
-
-
-@pytest.mark.parametrize(
-    ("exc_type", "expected"),
-    [
-        (httpx.ConnectError, RetryableError),
-        (httpx.ConnectTimeout, RetryableError),
-        (httpx.PoolTimeout, RetryableError),
-        (httpx.ReadTimeout, AmbiguousError),
-        (httpx.RemoteProtocolError, AmbiguousError),
-        (httpx.ReadError, AmbiguousError),
-    ],
-    ids=lambda v: v.__name__,
-)
-def test_transport_errors_in_the_spec(
-    client: Callable[[Handler], StackOneClient],
-    exc_type: type[httpx.TransportError],
-    expected: type[SubmitError],
-) -> None:
-    with pytest.raises(SubmitError) as info:
-        submit(client(raising(exc_type)))
-    assert type(info.value) is expected
-    assert type(info.value.__cause__) is exc_type
-    assert info.value.http_status is None
-
-
-@pytest.mark.parametrize("exc_type", TRANSPORT_ERRORS, ids=lambda c: c.__name__)
-def test_submit_raises_what_the_table_says(
-    client: Callable[[Handler], StackOneClient], exc_type: type[httpx.TransportError]
-) -> None:
-    outcome, kind = TRANSPORT_OUTCOMES[exc_type]
-    with pytest.raises(SubmitError) as info:
-        submit(client(raising(exc_type)))
-    assert type(info.value) is OUTCOME_ERRORS[outcome]
-    assert info.value.kind == kind
-    assert type(info.value.__cause__) is exc_type
 
 
 # --- error bodies ---------------------------------------------------------------------------------
@@ -281,9 +385,9 @@ def test_scrub_cuts_long_bodies() -> None:
     assert len(scrub_error_body("x" * 5000, limit=20)) == 20
 
 
-def test_error_body_from_the_api_is_scrubbed(client: Callable[[Handler], StackOneClient]) -> None:
+def test_error_body_from_the_api_is_scrubbed(api: Api) -> None:
     with pytest.raises(PermanentError) as info:
-        submit(client(replying(422, content=ECHOING_BODY.encode())))
+        api.client(replying(422, body=ECHOING_BODY.encode())).submit()
     assert "@" not in info.value.body
     assert "sestier" not in info.value.body
     assert "sestier" not in str(info.value)
