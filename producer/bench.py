@@ -95,21 +95,6 @@ def end_to_end(
             k.removeprefix("cmdstat_"): v["calls"] for k, v in client.info("commandstats").items()
         }
         rss_mb = _peak_rss_mb(proc.pid)
-                {
-                    c: calls.get(c)
-                    for c in (
-                        "evalsha",
-                        "eval",
-                        "brpop",
-                        "exec",
-                        "ping",
-                        "multi",
-                        "lpush",
-                        "hello",
-                        "client",
-                    )
-                }
-            )
     finally:
         stop(proc, timeout_s=30)
     # Commands sent by the worker (a script call is one round trip, whatever it runs; kombu
