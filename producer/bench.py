@@ -8,7 +8,8 @@ subprocesses, and measures, each against a limit measured in the same run on the
   (aiohttp when installed, else several httpx clients), and against a plain Celery task (POST
   with a module-level httpx client and one Redis write: `producer/bench_peer.py`) run the same
   way;
-- the same at 256 in flight and 100 ms;
+- the same at 256 in flight and 100 ms, with one worker process and with `--processes` of them
+  on this host (a worker process keeps one core busy; the deployment runs one per core);
 - the producer (validated, idempotent, durable) against a raw Redis pipeline of the same bodies;
 - Redis round trips per order on the worker's path, and the worker's peak RSS.
 """
@@ -63,9 +64,16 @@ def producer_rates(env: Env, n: int) -> tuple[float, float]:
 
 
 def end_to_end(
-    env: Env, n: int, *, latency_ms: float, concurrency: int, pool: str = "threads"
+    env: Env,
+    n: int,
+    *,
+    latency_ms: float,
+    concurrency: int,
+    pool: str = "threads",
+    processes: int = 1,
 ) -> dict[str, float]:
-    """Orders/s from enqueue to `completed` through a real worker, plus its peak RSS."""
+    """Orders/s from enqueue to `completed` through real workers on this host (`processes` of
+    them sharing `concurrency`), plus the peak RSS of one."""
     client = fresh(env, latency_ms)
     worker_env = {
         "DISPATCH_REDIS_URL": env.redis_url,
@@ -77,12 +85,22 @@ def end_to_end(
         "DISPATCH_WORKER_CONCURRENCY": str(concurrency),
         "DISPATCH_HTTP_TIMEOUT_S": "30",
     }
-    log = env.logs / f"worker-{pool}-{concurrency}-{int(latency_ms)}.log"
-    proc = start_worker(
-        worker_env, name=f"bench-{pool}", concurrency=concurrency, log=log, pool=pool
-    )
+    each = max(1, concurrency // processes)
+    worker_env["DISPATCH_WORKER_CONCURRENCY"] = str(each)
+    procs = [
+        start_worker(
+            worker_env,
+            name=f"bench-{pool}-{i}",
+            concurrency=each,
+            log=env.logs / f"worker-{pool}-{concurrency}-{int(latency_ms)}-{i}.log",
+            pool=pool,
+        )
+        for i in range(processes)
+    ]
     try:
-        wait_until(lambda: client.zcard(Keys().workers) > 0, timeout_s=60, what="the worker")
+        wait_until(
+            lambda: client.zcard(Keys().workers) >= processes, timeout_s=60, what="the workers"
+        )
         settings = Settings(_env_file=None, redis_url=env.redis_url, account_id=ACCOUNT)
         dispatcher = Dispatcher(settings)
         orders = [json.dumps(o) for o in bench_orders(n, f"e2e{int(latency_ms)}")]
@@ -94,9 +112,10 @@ def end_to_end(
         calls = {
             k.removeprefix("cmdstat_"): v["calls"] for k, v in client.info("commandstats").items()
         }
-        rss_mb = _peak_rss_mb(proc.pid)
+        rss_mb = max(_peak_rss_mb(p.pid) for p in procs)
     finally:
-        stop(proc, timeout_s=30)
+        for p in procs:
+            stop(p, timeout_s=30)
     # Commands sent by the worker (a script call is one round trip, whatever it runs; kombu
     # reads with BRPOP and acks in MULTI/EXEC pipelines), and all commands Redis ran for it.
     trips = sum(calls.get(c, 0) for c in ("evalsha", "eval", "brpop", "exec", "ping"))
@@ -137,11 +156,13 @@ def run_bench(
     logs: Path,
     say: Callable[[str], None],
     pools: bool = False,
+    processes: int = 1,
 ) -> dict[str, Any]:
     out: dict[str, Any] = {
         "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
         "orders": orders,
         "concurrency": concurrency,
+        "processes": processes,
     }
     with bench_env(redis_url, logs) as env:
         say("producer: validated, idempotent enqueue vs a raw Redis pipeline ...")
@@ -164,15 +185,18 @@ def run_bench(
                 "plain_celery_per_s": plain,
                 "ratio_to_plain_celery": e2e["orders_per_s"] / plain,
             }
-        say(f"API latency 100 ms, {high_concurrency} in flight ...")
-        e2e = end_to_end(env, orders, latency_ms=100, concurrency=high_concurrency)
         direct, client = direct_limit(env, orders, latency_ms=100, concurrency=high_concurrency)
-        out[f"latency_100ms_{high_concurrency}_in_flight"] = {
-            **e2e,
-            "direct_limit_per_s": direct,
-            "direct_client": client,
-            "ratio_to_direct": e2e["orders_per_s"] / direct,
-        }
+        for n in sorted({1, processes}):
+            say(f"API latency 100 ms, {high_concurrency} in flight, {n} worker process(es) ...")
+            e2e = end_to_end(env, orders, latency_ms=100, concurrency=high_concurrency, processes=n)
+            name = f"latency_100ms_{high_concurrency}_in_flight"
+            out[name if n == 1 else f"{name}_{n}_processes"] = {
+                **e2e,
+                "processes": n,
+                "direct_limit_per_s": direct,
+                "direct_client": client,
+                "ratio_to_direct": e2e["orders_per_s"] / direct,
+            }
         if pools:
             out["pools"] = compare_pools(env, say)
     return out

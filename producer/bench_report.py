@@ -23,7 +23,7 @@ def print_report(result: dict[str, Any], console: Console) -> None:
         "plain Celery/s",
         "ratio",
         "Redis trips/order",
-        "worker peak RSS MB",
+        "worker peak RSS MB (each)",
     ):
         table.add_column(column, justify="right")
     for name, run in result.items():
@@ -31,7 +31,7 @@ def print_report(result: dict[str, Any], console: Console) -> None:
             continue
         plain = run.get("plain_celery_per_s")
         table.add_row(
-            name.removeprefix("latency_"),
+            name.removeprefix("latency_").replace("_", " "),
             f"{run['orders_per_s']:,.0f}",
             f"{run['direct_limit_per_s']:,.0f} ({run['direct_client']})",
             f"{run['ratio_to_direct']:.2f}",

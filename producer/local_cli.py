@@ -101,6 +101,12 @@ def listen(host: str, port: int) -> None:
     show_default=True,
     help="API latencies to measure at (repeatable).",
 )
+@click.option(
+    "--processes",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Worker processes sharing the high-concurrency run, besides one  [default: CPUs].",
+)
 @click.option("--pools", is_flag=True, help="Also compare worker pools at 100 ms and 1 s.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object with every figure.")
 def bench(
@@ -108,6 +114,7 @@ def bench(
     concurrency: int,
     high_concurrency: int,
     latencies: tuple[float, ...],
+    processes: int | None,
     pools: bool,
     as_json: bool,
 ) -> None:
@@ -129,6 +136,7 @@ def bench(
         logs=logs,
         say=lambda text: err.print(text),
         pools=pools,
+        processes=processes or os.cpu_count() or 1,
     )
     if as_json:
         emit_json(result)

@@ -27,6 +27,8 @@ def test_bench_reports_every_figure(redis_server: object) -> None:  # needs redi
             "8",
             "--high-concurrency",
             "16",
+            "--processes",
+            "2",
             "--json",
         ],
         capture_output=True,
@@ -51,3 +53,5 @@ def test_bench_reports_every_figure(redis_server: object) -> None:  # needs redi
         ):
             assert figures[name] > 0, (run, name)
     assert result["latency_100ms_16_in_flight"]["ratio_to_direct"] > 0
+    two = result["latency_100ms_16_in_flight_2_processes"]
+    assert two["processes"] == 2 and two["ratio_to_direct"] > 0
