@@ -15,7 +15,6 @@ worker runs one; the pump is safe with any number.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import socket
 import threading
@@ -34,7 +33,7 @@ from worker.redisconn import connect, connect_async
 from worker.sentry import report_dead, report_missing_test_url
 from worker.settings import Settings
 from worker.stackone import StackOneClient
-from worker.submit import AttemptContext, attempt_batch
+from worker.submit import AttemptContext, Capacity, attempt_batch
 
 PUMP_INTERVAL_S = 1.0
 
@@ -73,7 +72,7 @@ class Runtime:
         self._keeper: threading.Thread | None = None
         self._loop: LoopThread | None = None
         self._loop_lock = threading.Lock()
-        self._attempts: tuple[AttemptContext, asyncio.Semaphore] | None = None
+        self._attempts: tuple[AttemptContext, Capacity] | None = None
 
     # --- orders: on the event loop ----------------------------------------------------------------
 
@@ -88,10 +87,10 @@ class Runtime:
     async def _dispatch(self, keys: Sequence[str]) -> list[str]:
         if self._attempts is None:  # only the loop's thread gets here: no race
             self._attempts = self._attempt_context()
-        ctx, slots = self._attempts
-        return await attempt_batch(ctx, keys, self.held_orders, slots)
+        ctx, capacity = self._attempts
+        return await attempt_batch(ctx, keys, self.held_orders, capacity)
 
-    def _attempt_context(self) -> tuple[AttemptContext, asyncio.Semaphore]:
+    def _attempt_context(self) -> tuple[AttemptContext, Capacity]:
         s = self.settings
         in_flight = s.worker_concurrency
         aredis = connect_async(
@@ -109,7 +108,7 @@ class Runtime:
             callback_first_delay_s=s.callback_schedule_s[0] if s.callback_schedule_s else 0,
             on_dead=_order_dead,
         )
-        return ctx, asyncio.Semaphore(in_flight)
+        return ctx, Capacity(in_flight, batch_max=s.batch_max)
 
     # --- callbacks: per pool thread, each with its own HTTP client (no pool contention) -----------
 

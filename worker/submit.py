@@ -53,22 +53,57 @@ class Leases(Protocol):
     def discard(self, key: str, token: str) -> None: ...
 
 
+class Capacity:
+    """How much one worker process takes on: `in_flight` POSTs at once, and at most twice as
+    many orders claimed (leased) and not yet done, so that a process holds little more than it
+    can run (the rest stay queued for any worker) and the keeper renews few leases."""
+
+    def __init__(self, in_flight: int, *, batch_max: int = 1) -> None:
+        self.in_flight = asyncio.Semaphore(in_flight)
+        self.size = max(2 * in_flight, batch_max)
+        self._held = asyncio.Semaphore(self.size)
+        self._taking = asyncio.Lock()  # one message at a time takes its share: no deadlock
+
+    async def take(self, n: int) -> int:
+        """Wait until `n` more orders may be held (at most `size`); return how many units."""
+        units = min(n, self.size)
+        async with self._taking:
+            for _ in range(units):
+                await self._held.acquire()
+        return units
+
+    def give_back(self, units: int) -> None:
+        for _ in range(units):
+            self._held.release()
+
+
 async def attempt_batch(
-    ctx: AttemptContext, keys: Sequence[str], held: Leases, slots: asyncio.Semaphore
+    ctx: AttemptContext, keys: Sequence[str], held: Leases, capacity: Capacity
 ) -> list[str]:
-    """Claim the queued orders among `keys` and make one attempt at each, concurrently, each
-    taking one of `slots` while it runs; their leases are renewed until each is done."""
-    claims = await ctx.ledger.claim(keys, ctx.worker)
+    """Claim the queued orders among `keys` once this process has room for them, and make one
+    attempt at each, concurrently, within `capacity`; their leases are renewed (via `held`)
+    until each is done."""
+    units = await capacity.take(len(keys))
+    try:
+        claims = await ctx.ledger.claim(keys, ctx.worker)
+    except BaseException:
+        capacity.give_back(units)
+        raise
+    spare = units - min(units, len(claims))
+    capacity.give_back(spare)
+    units -= spare
     held.add([(c.key, c.token) for c in claims])
 
-    async def one(claim: Claim) -> str:
+    async def one(i: int, claim: Claim) -> str:
         try:
-            async with slots:
+            async with capacity.in_flight:
                 return await attempt_order(ctx, claim)
         finally:
             held.discard(claim.key, claim.token)
+            if i < units:
+                capacity.give_back(1)
 
-    return list(await asyncio.gather(*(one(c) for c in claims)))
+    return list(await asyncio.gather(*(one(i, c) for i, c in enumerate(claims))))
 
 
 async def attempt_order(ctx: AttemptContext, claim: Claim) -> str:
