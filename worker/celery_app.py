@@ -74,8 +74,14 @@ app.add_defaults(lambda: celery_config(get_runtime().settings))
 
 
 @signals.worker_init.connect
-def _init_sentry(**_: Any) -> None:
-    init_sentry(get_runtime().settings, component="worker")
+def _init_worker(sender: Any = None, **_: Any) -> None:
+    runtime = get_runtime()
+    init_sentry(runtime.settings, component="worker")
+    # With the threads pool, `-c` (whose default is DISPATCH_WORKER_CONCURRENCY) is also the
+    # number of POSTs the process keeps in flight.
+    concurrency = getattr(sender, "concurrency", None)
+    if isinstance(concurrency, int) and "thread" in str(getattr(sender, "pool_cls", "")).lower():
+        runtime.in_flight = concurrency
 
 
 @signals.worker_process_init.connect
@@ -91,6 +97,12 @@ def _start_keeper(sender: Any = None, **_: Any) -> None:
     runtime = get_runtime()
     runtime.node = getattr(sender, "hostname", None) or runtime.node
     runtime.start()
+
+
+@signals.worker_shutting_down.connect
+def _close_intake(**_: Any) -> None:
+    """Warm shutdown begins: messages still waiting for room go back to the queue at once."""
+    get_runtime().close_intake()
 
 
 @signals.worker_shutdown.connect

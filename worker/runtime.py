@@ -71,6 +71,7 @@ class Runtime:
         self._stop = threading.Event()
         self._keeper: threading.Thread | None = None
         self._loop: LoopThread | None = None
+        self.in_flight = settings.worker_concurrency  # POSTs at once (set from `-c` if given)
         self._loop_lock = threading.Lock()
         self._attempts: tuple[AttemptContext, Capacity] | None = None
 
@@ -90,9 +91,22 @@ class Runtime:
         ctx, capacity = self._attempts
         return await attempt_batch(ctx, keys, self.held_orders, capacity)
 
+    def close_intake(self) -> None:
+        """The worker begins to shut down: messages still waiting for room claim nothing (their
+        tasks raise `ShuttingDown` and the messages go back to the queue); attempts already
+        claimed run to their end."""
+        with self._loop_lock:
+            loop = self._loop
+        if loop is not None:
+            loop.loop.call_soon_threadsafe(self._close_intake)
+
+    def _close_intake(self) -> None:
+        if self._attempts is not None:
+            self._attempts[1].close()
+
     def _attempt_context(self) -> tuple[AttemptContext, Capacity]:
         s = self.settings
-        in_flight = s.worker_concurrency
+        in_flight = self.in_flight
         aredis = connect_async(
             s.redis_url,
             sentinel_master=s.redis_sentinel_master,

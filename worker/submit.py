@@ -53,6 +53,10 @@ class Leases(Protocol):
     def discard(self, key: str, token: str) -> None: ...
 
 
+class ShuttingDown(Exception):
+    """The worker is shutting down: the message's orders were not claimed (back to the queue)."""
+
+
 class Capacity:
     """How much one worker process takes on: `in_flight` POSTs at once, and at most twice as
     many orders claimed (leased) and not yet done, so that a process holds little more than it
@@ -63,14 +67,23 @@ class Capacity:
         self.size = max(2 * in_flight, batch_max)
         self._held = asyncio.Semaphore(self.size)
         self._taking = asyncio.Lock()  # one message at a time takes its share: no deadlock
+        self.closed = False
 
     async def take(self, n: int) -> int:
-        """Wait until `n` more orders may be held (at most `size`); return how many units."""
+        """Wait until `n` more orders may be held (at most `size`); return how many units, or 0
+        once closed (the worker is shutting down: take nothing more)."""
         units = min(n, self.size)
         async with self._taking:
             for _ in range(units):
+                if self.closed:
+                    return 0
                 await self._held.acquire()
-        return units
+        return 0 if self.closed else units
+
+    def close(self) -> None:
+        """Take nothing more: every message still waiting for room gets 0 at once."""
+        self.closed = True
+        self.give_back(self.size)  # wakes the one waiting inside `take`; the rest see `closed`
 
     def give_back(self, units: int) -> None:
         for _ in range(units):
@@ -82,8 +95,11 @@ async def attempt_batch(
 ) -> list[str]:
     """Claim the queued orders among `keys` once this process has room for them, and make one
     attempt at each, concurrently, within `capacity`; their leases are renewed (via `held`)
-    until each is done."""
+    until each is done. Raises `ShuttingDown`, claiming nothing, if the worker begins to shut
+    down while the message waits for room."""
     units = await capacity.take(len(keys))
+    if not units:
+        raise ShuttingDown
     try:
         claims = await ctx.ledger.claim(keys, ctx.worker)
     except BaseException:

@@ -10,10 +10,13 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
+from celery.exceptions import Reject
+
 from worker.celery_app import app
 from worker.deliver import deliver_callback
 from worker.logs import step
 from worker.runtime import Held, get_runtime
+from worker.submit import ShuttingDown
 from worker.tickets import DELIVER_TASK, DISPATCH_TASK
 
 
@@ -44,7 +47,11 @@ def dispatch(*args: Any, **kwargs: Any) -> None:
     """`dispatch([key, ...])`: place the orders a message names."""
     keys = _keys(args, kwargs)
     if keys is not None:
-        get_runtime().dispatch(keys)
+        try:
+            get_runtime().dispatch(keys)
+        except ShuttingDown:
+            # Not claimed: the message goes back to the queue for another worker at once.
+            raise Reject("worker shutting down", requeue=True) from None
 
 
 @app.task(name=DELIVER_TASK, ignore_result=True, acks_late=True, typing=False)

@@ -148,6 +148,34 @@ def test_orders_held_by_a_killed_worker_are_taken_up_again(
     assert sum(r.ambiguous_attempts for r in records) >= 1
 
 
+def test_a_worker_told_to_stop_finishes_what_it_claimed_and_hands_back_the_rest(
+    redis_url: str, sandbox: Sandbox, workers: WorkerFactory
+) -> None:
+    """Warm shutdown (SIGTERM): the orders the worker claimed run to their end; a message that
+    still waits for room claims nothing and goes back to the queue at once."""
+    sandbox.control.faults(latency_ms=400)
+    dispatcher = Dispatcher(make_settings(redis_url, batch_spread=1))  # messages of 16
+    keys = enqueue(dispatcher, 48)
+    # 2 in flight: the first message's 16 orders fill the room; the second message waits.
+    first = workers(name="leaving", concurrency=2, DISPATCH_WORKER_CONCURRENCY="2")
+    wait_until(
+        lambda: sum(sandbox.control.stats()["posts"].values()) >= 2,
+        timeout_s=30,
+        what="requests in flight",
+    )
+    stop(first, timeout_s=30)
+    assert first.returncode is not None
+    records = dispatcher.records(keys)
+    statuses = [r.status for r in records if r]
+    assert statuses.count("completed") == 16  # what it had claimed, and nothing more
+    assert statuses.count("queued") == 32
+
+    workers(name="staying", concurrency=16)
+    records = wait_final(dispatcher, keys, timeout_s=60)
+    assert {r.status for r in records} == {"completed"}
+    assert sandbox.control.stats()["creates"] == {order_id(k): 1 for k in keys}
+
+
 def test_a_request_longer_than_the_lease_keeps_its_order(
     dispatcher: Dispatcher, sandbox: Sandbox, workers: WorkerFactory
 ) -> None:

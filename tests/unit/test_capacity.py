@@ -60,3 +60,18 @@ def test_many_messages_share_it_without_deadlock() -> None:
         return most
 
     assert asyncio.run(scenario()) <= 8
+
+
+def test_closing_sends_every_waiting_message_away_empty_handed() -> None:
+    async def scenario() -> tuple[int, int, int]:
+        capacity = Capacity(2)
+        assert await capacity.take(4) == 4  # full
+        first = asyncio.create_task(capacity.take(2))
+        second = asyncio.create_task(capacity.take(1))
+        await asyncio.sleep(0.01)
+        assert not first.done() and not second.done()
+        capacity.close()
+        later = await capacity.take(1)
+        return await asyncio.wait_for(first, 1), await asyncio.wait_for(second, 1), later
+
+    assert asyncio.run(scenario()) == (0, 0, 0)
