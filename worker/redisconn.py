@@ -68,7 +68,7 @@ def connect_async(
     pool = redis.asyncio.BlockingConnectionPool.from_url(
         url, max_connections=max_connections, timeout=None, **options
     )
-    return redis.asyncio.Redis(connection_pool=pool)
+    return redis.asyncio.Redis.from_pool(pool)  # closing the client closes the pool
 
 
 def _options(socket_timeout_s: float) -> dict[str, Any]:
