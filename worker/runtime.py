@@ -33,7 +33,7 @@ from worker.redisconn import connect, connect_async
 from worker.sentry import report_dead, report_missing_test_url
 from worker.settings import Settings
 from worker.stackone import StackOneClient
-from worker.submit import AttemptContext, Capacity, attempt_batch
+from worker.submit import AttemptContext, Capacity, ShuttingDown, attempt_batch
 
 PUMP_INTERVAL_S = 1.0
 
@@ -74,6 +74,7 @@ class Runtime:
         self.in_flight = settings.worker_concurrency  # POSTs at once (set from `-c` if given)
         self._loop_lock = threading.Lock()
         self._attempts: tuple[AttemptContext, Capacity] | None = None
+        self._intake_closed = False
 
     # --- orders: on the event loop ----------------------------------------------------------------
 
@@ -89,12 +90,15 @@ class Runtime:
         if self._attempts is None:  # only the loop's thread gets here: no race
             self._attempts = self._attempt_context()
         ctx, capacity = self._attempts
+        if self._intake_closed:
+            raise ShuttingDown
         return await attempt_batch(ctx, keys, self.held_orders, capacity)
 
     def close_intake(self) -> None:
         """The worker begins to shut down: messages still waiting for room claim nothing (their
         tasks raise `ShuttingDown` and the messages go back to the queue); attempts already
         claimed run to their end."""
+        self._intake_closed = True
         with self._loop_lock:
             loop = self._loop
         if loop is not None:
