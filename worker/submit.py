@@ -1,8 +1,8 @@
 """One order, one attempt: check the budget, pass the shared gates, POST, record the outcome.
 
 No Celery here: the task hands the keys a message names to `attempt_batch` on the worker's
-event loop, which claims them and makes one attempt at each, at most `slots` POSTs in flight
-in the process. Everything an attempt needs arrives in an `AttemptContext`.
+event loop, which claims them once the process has room (`Capacity`) and makes one attempt at
+each, concurrently. Everything an attempt needs arrives in an `AttemptContext`.
 """
 
 from __future__ import annotations
@@ -97,6 +97,8 @@ async def attempt_batch(
     attempt at each, concurrently, within `capacity`; their leases are renewed (via `held`)
     until each is done. Raises `ShuttingDown`, claiming nothing, if the worker begins to shut
     down while the message waits for room."""
+    if not keys:
+        return []
     units = await capacity.take(len(keys))
     if not units:
         raise ShuttingDown
