@@ -95,8 +95,10 @@ def classify_transport_error(exc: BaseException) -> SubmitError:
     return _ERROR_CLASS[outcome](kind=kind, detail=type(exc).__name__)
 
 
-def scrub_error_body(text: str, limit: int = 300) -> str:
+def scrub_error_body(text: str | bytes, limit: int = 300) -> str:
     """Keep what helps a person decide (status and message), never what echoes the order."""
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
     try:
         data = json.loads(text)
     except ValueError:
@@ -117,14 +119,14 @@ def classify_response(status: int, content: bytes, retry_after: str | None) -> O
             raise PermanentError(
                 kind="unparseable_body",
                 http_status=status,
-                body=scrub_error_body(content.decode("utf-8", "replace")),
+                body=scrub_error_body(content),
                 detail=f"{exc.error_count()} problem(s) reading the reply",
             ) from exc
     raise _ERROR_CLASS[outcome](
         kind=f"http_{status}",
         http_status=status,
         retry_after_s=parse_retry_after(retry_after, now_s=time.time()),
-        body=scrub_error_body(content.decode("utf-8", "replace")),
+        body=scrub_error_body(content),
     )
 
 

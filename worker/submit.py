@@ -107,9 +107,8 @@ async def attempt_batch(
     except BaseException:
         capacity.give_back(units)
         raise
-    spare = units - min(units, len(claims))
-    capacity.give_back(spare)
-    units -= spare
+    kept = min(units, len(claims))  # an order already taken elsewhere needs no room
+    capacity.give_back(units - kept)
     held.add([(c.key, c.token) for c in claims])
 
     async def one(i: int, claim: Claim) -> str:
@@ -118,7 +117,7 @@ async def attempt_batch(
                 return await attempt_order(ctx, claim)
         finally:
             held.discard(claim.key, claim.token)
-            if i < units:
+            if i < kept:
                 capacity.give_back(1)
 
     return list(await asyncio.gather(*(one(i, c) for i, c in enumerate(claims))))

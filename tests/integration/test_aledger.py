@@ -13,7 +13,7 @@ from worker import outcomes
 from worker.aledger import AsyncLedger
 from worker.flow import RateLimit
 from worker.keys import Keys
-from worker.ledger import Ledger, LedgerConfig, NewOrder
+from worker.ledger import Ledger, LedgerConfig, NewOrder, register_scripts
 from worker.ledger_types import Claim, Gate
 from worker.redisconn import connect_async
 
@@ -42,8 +42,19 @@ def test_many_steps_at_once_each_get_their_own_reply(
 ) -> None:
     sync = Ledger(redis_client, CONFIG)
     sync.enqueue(orders(40))
+    for script in register_scripts(redis_client).values():  # known: each turn is sent once
+        redis_client.script_load(script.script)
+
+    pipelines: list[object] = []
 
     async def steps(ledger: AsyncLedger) -> tuple[list[list[Claim]], list[Gate], list[bool]]:
+        make_pipeline = ledger.redis.pipeline
+
+        def counted(*args: object, **kwargs: object) -> object:
+            pipelines.append(args)
+            return make_pipeline(*args, **kwargs)
+
+        ledger.redis.pipeline = counted
         claims = await asyncio.gather(
             *(ledger.claim([f"acc:o{i}", f"acc:o{i + 20}"], "w") for i in range(20))
         )
@@ -65,6 +76,7 @@ def test_many_steps_at_once_each_get_their_own_reply(
     ]
     assert [g.verdict for g in gates] == ["go"] * 40
     assert all(finished)
+    assert len(pipelines) == 3  # 100 steps asked for in three turns of the loop: 3 sends
     records = [redis_client.hgetall(K.record(f"acc:o{i}")) for i in range(40)]
     assert [(r["status"], r["api_id"]) for r in records] == [
         ("completed", f"o{i}") for i in range(40)
