@@ -19,14 +19,14 @@ from typing import Any, Literal
 import redis
 
 from worker.errors import ConfigurationError, FieldError, InvalidOrder, ServiceUnavailable
-from worker.keys import Keys
-from worker.ledger import Ledger, LedgerConfig, NewOrder
+from worker.http.ssrf import check_callback_url
+from worker.ledger.connect import connect
+from worker.ledger.keys import Keys
+from worker.ledger.records import Event, Record, follow_events, read_events, read_records
+from worker.ledger.results import ResultsGroup
+from worker.ledger.steps import Ledger, LedgerConfig, NewOrder
 from worker.orders import Order, check_account_id, checked_body, order_key, parse_order
-from worker.records import Event, Record, follow_events, read_events, read_records
-from worker.redisconn import connect
-from worker.results import ResultsGroup
 from worker.settings import Settings
-from worker.urlguard import check_callback_url
 
 Outcome = Literal["accepted", "duplicate", "invalid"]
 RawOrder = Order | dict[str, Any] | str | bytes
@@ -209,7 +209,7 @@ class Dispatcher:
     def group(
         self, group: str, consumer: str, *, start: str = "0", claim_idle_ms: int = 30_000
     ) -> ResultsGroup:
-        """Follow the results as `consumer` of consumer group `group` (see worker.results)."""
+        """Follow the results as `consumer` of consumer group `group` (`worker.ledger.results`)."""
         client = connect(self.settings.redis_url, socket_timeout_s=30.0)
         return ResultsGroup(
             client, self.keys, group, consumer, start=start, claim_idle_ms=claim_idle_ms

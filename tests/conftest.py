@@ -18,8 +18,8 @@ import pytest
 import redis
 
 from producer.api import Dispatcher
-from producer.local import RedisServer, free_port, start_sandbox, start_worker, stop
 from sandbox.control import SandboxControl
+from sandbox.processes import RedisServer, free_port, start_sandbox, start_worker, stop
 from worker.settings import Settings
 
 API_KEY = "sk-test-7f3a9c"

@@ -11,7 +11,7 @@ from importlib import resources
 from typing import Any
 
 from producer.api import Dispatcher
-from worker.records import Record
+from worker.ledger.records import Record
 
 FINAL = {"completed", "delivered", "dead"}
 

@@ -2,6 +2,51 @@
 
 `celery -A worker worker` finds the Celery app as `worker.app`; it is imported only then, so that
 a producer importing the contract does not pay for Celery.
+
+Module map. A flat core of plain modules (no I/O), and one package per edge, each the only
+place its library is imported. Imports run one way: core <- edges <- process.
+
+    core                 errors      the exception tree, split by what the worker must do
+                         settings    every DISPATCH_* variable, and the policies built from it
+                         orders      the order contract (pydantic), the order key, ORDERS_PATH
+                         claims      the values the ledger hands out (Claim, Gate, NewOrder...)
+                         backoff     the delay before the next attempt (pure)
+                         policy      retry / ambiguous / dead decisions, the callback schedule
+                         flow        rate limit, 429 pause, circuit breaker: policy and parsing
+                         outcomes    each attempt's result as a `Finish` value for the ledger
+                         counters    the names of the fleet-wide counters
+                         tickets     the queue message envelope (what Lua writes, kombu reads)
+                         capacity    how much one process takes on; ShuttingDown
+                         submit      one attempt at one order: gates, POST, record (no Celery)
+                         deliver     one attempt at one callback: sign, POST, record
+                         signing     Standard Webhooks signatures (pure; receivers use it too)
+                         logs        one log event per lifecycle step (`step`)
+    worker.ledger        redis       keys, Lua scripts (lua/), sync and asyncio runners, records,
+                                     results stream, dead letters, callback stage, connections
+    worker.http          aiohttp,    the StackOne client and its error table, the webhook client,
+                         httpx       the SSRF guard and callback URL rules
+    worker.process       celery,     the app, the tasks, the guarded transport, the runtime (keeper
+                         kombu       thread: leases, heartbeat, pump), the event loop
+    worker.obs           sentry,     log formatting, Sentry, the fleet snapshot, the exporter
+                         prometheus
+
+Where things are:
+- the circuit breaker, the rate limit and the 429 pause: policy in `flow`, state in Redis
+  (`ledger.keys.FlowKeys`), checked in `ledger/lua/begin.lua`, updated by `ledger/lua/finish.lua`.
+- callbacks: `deliver` (one attempt) -> `http.webhooks` (signed POST, pinned by `http.ssrf`)
+  -> `ledger.callbacks` (their claims, schedule and dead letters).
+- retries and orphans: `ledger/lua/pump.lua`, run every second by each worker's keeper thread
+  (`process.runtime`); no beat process.
+
+A dispatch message's path:
+    process.tasks.dispatch (a pool thread: the message names order keys)
+      -> process.runtime.Runtime.dispatch (hands the keys to the event loop, waits)
+      -> submit.attempt_batch (waits for room in `capacity`, claims: ledger.aio / lua/claim.lua)
+      -> submit.attempt_order, per order, concurrently:
+           lua/begin.lua (gates, rate slot, attempt counted) -> http.stackone (POST)
+           -> outcomes (a Finish) -> lua/finish.lua (record, schedule, flow state, callback
+           hand-off, results stream) -> logs.step / obs.sentry when it dies
+      -> the task acks the message (late ack: a killed worker's message runs again).
 """
 
 from __future__ import annotations
@@ -42,7 +87,7 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:
     if name == "app":
-        from worker.celery_app import app
+        from worker.process.app import app
 
         return app
     raise AttributeError(f"module 'worker' has no attribute {name!r}")

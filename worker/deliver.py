@@ -5,10 +5,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from worker.callback_ledger import CallbackLedger, next_callback_delay_s
-from worker.callbacks import CallbackClient
-from worker.ledger_types import CallbackClaim
+from worker.policy import next_callback_delay_s
+
+if TYPE_CHECKING:  # the core names its edges' types, it does not import them
+    from worker.http.webhooks import CallbackClient
+    from worker.ledger.callbacks import CallbackLedger
+from worker.claims import CallbackClaim
 from worker.logs import step
 
 

@@ -13,53 +13,20 @@ worker reserves its own start time, sleeps until it, and looks once more at the 
 circuit before sending. (Measured with three workers at 20/second, the `limits` library's
 moving window, one round trip before `begin`, let 26 POSTs land within one second: a burst at
 each window's edge plus every thread polling for the freed slot; a moving window inside
-`begin` still let 24 through. Paced reservations keep the API's view within the limit.
-`limits` still parses the limit.)
-This module names the keys, parses the limit and says which outcomes count as what. Orders
-that meet a shut gate wait in the ledger without using an attempt.
+`begin` still let 24 through. Paced reservations keep the API's view within the limit.)
+
+This module parses the limit and says which outcomes count as what; the keys of the flow state
+are named in `worker.ledger.keys`. Orders that meet a shut gate wait in the ledger without
+using an attempt.
 """
 
 from __future__ import annotations
 
-import hashlib
 import random
+import re
 from dataclasses import dataclass
 
-from limits import parse
-
 from worker.errors import AmbiguousError, PermanentError, SubmitError
-
-
-@dataclass(frozen=True, slots=True)
-class FlowKeys:
-    """Redis keys of one API key's flow state (the API key itself is never stored)."""
-
-    key_id: str
-    prefix: str = "od"
-
-    @classmethod
-    def for_api_key(cls, api_key: str, prefix: str = "od") -> FlowKeys:
-        return cls(hashlib.sha256(api_key.encode()).hexdigest()[:16], prefix)
-
-    @property
-    def pause(self) -> str:
-        """String with a TTL: present while a 429 asks every worker to wait."""
-        return f"{self.prefix}:flow:{self.key_id}:pause"
-
-    @property
-    def circuit(self) -> str:
-        """Hash: `failures` (consecutive), `open_until_ms`. Deleted when the circuit closes."""
-        return f"{self.prefix}:flow:{self.key_id}:circuit"
-
-    @property
-    def rate(self) -> str:
-        """List of the start times (ms, newest first) of the last `limit` POSTs."""
-        return f"{self.prefix}:flow:{self.key_id}:rate"
-
-    @property
-    def probe(self) -> str:
-        """String with a TTL: the token of the one worker probing a half-open circuit."""
-        return f"{self.prefix}:flow:{self.key_id}:probe"
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,8 +61,8 @@ PACING_HEADROOM = 0.90
 
 @dataclass(frozen=True, slots=True)
 class RateLimit:
-    """`limit` POSTs per `window_ms`, paced: one start every `interval_ms` (parsed by the
-    `limits` library: `900/minute`, `20/second`...)."""
+    """`limit` POSTs per `window_ms`, paced: one start every `interval_ms` (`900/minute`,
+    `20/second`, `100 per 10 seconds`...)."""
 
     limit: int = 900
     window_ms: int = 60_000
@@ -108,5 +75,15 @@ class RateLimit:
 
     @classmethod
     def parse(cls, text: str, *, max_wait_s: float = 1.0) -> RateLimit:
-        item = parse(text)
-        return cls(item.amount, item.get_expiry() * 1000, max_wait_s)
+        """Read `N/unit` or `N per [M] unit(s)`; raise ValueError for anything else."""
+        match = _RATE.fullmatch(text.strip().lower())
+        if match is None or int(match["amount"]) < 1:
+            raise ValueError(f"not a rate limit like 900/minute or 20/second: {text!r}")
+        window_ms = int(match["multiple"] or 1) * _UNIT_MS[match["unit"]]
+        return cls(int(match["amount"]), window_ms, max_wait_s)
+
+
+_UNIT_MS = {"second": 1000, "minute": 60_000, "hour": 3_600_000, "day": 86_400_000}
+_RATE = re.compile(
+    r"(?P<amount>\d+)\s*(?:/|per)\s*(?P<multiple>\d+)?\s*(?P<unit>second|minute|hour|day)s?"
+)

@@ -13,8 +13,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from worker.claims import Claim
 from worker.counters import attempt_counters
-from worker.ledger_types import Claim
 from worker.timefmt import iso
 
 

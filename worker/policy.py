@@ -73,3 +73,12 @@ def decide(
     if wait is None:
         return Dead("exhausted", ambiguous=ambiguous)
     return Retry(wait, ambiguous=ambiguous)
+
+
+def next_callback_delay_s(attempts_made: int, schedule_s: tuple[float, ...]) -> float | None:
+    """Pure: the wait after failed callback attempt number `attempts_made` (1 for the first)
+    before the next one, or None when the schedule is used up. `schedule_s[0]` is the wait
+    before the first attempt (0: at once), so a schedule of 8 entries allows 8 attempts."""
+    if attempts_made >= len(schedule_s):
+        return None
+    return schedule_s[attempts_made]

@@ -136,12 +136,9 @@ class Settings(BaseSettings):
     @field_validator("rate_limit")
     @classmethod
     def _rate_limit(cls, value: str) -> str:
-        from limits import parse
+        from worker.flow import RateLimit
 
-        try:
-            parse(value)
-        except ValueError as exc:
-            raise ValueError(f"not a rate limit like 900/minute or 20/second: {exc}") from None
+        RateLimit.parse(value)  # raises ValueError saying what a rate limit looks like
         return value
 
     @field_validator("redis_url")

@@ -13,17 +13,20 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from worker import outcomes
-from worker.aledger import AsyncLedger
+from worker.capacity import Capacity, ShuttingDown
+from worker.claims import Claim
 from worker.errors import SubmitError
 from worker.flow import flow_outcome, wait_with_jitter
-from worker.ledger_types import Claim
 from worker.logs import step
 from worker.policy import AmbiguityPolicy, Dead, decide, out_of_budget
 from worker.settings import RetryPolicy
-from worker.stackone import StackOneClient
+
+if TYPE_CHECKING:  # the core names its edges' types, it does not import them
+    from worker.http.stackone import StackOneClient
+    from worker.ledger.aio import AsyncLedger
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,43 +54,6 @@ class Leases(Protocol):
     def add(self, pairs: Sequence[tuple[str, str]]) -> None: ...
 
     def discard(self, key: str, token: str) -> None: ...
-
-
-class ShuttingDown(Exception):
-    """The worker is shutting down: the message's orders were not claimed (back to the queue)."""
-
-
-class Capacity:
-    """How much one worker process takes on: `in_flight` POSTs at once, and at most twice as
-    many orders claimed (leased) and not yet done, so that a process holds little more than it
-    can run (the rest stay queued for any worker) and the keeper renews few leases."""
-
-    def __init__(self, in_flight: int, *, batch_max: int = 1) -> None:
-        self.in_flight = asyncio.Semaphore(in_flight)
-        self.size = max(2 * in_flight, batch_max)
-        self._held = asyncio.Semaphore(self.size)
-        self._taking = asyncio.Lock()  # one message at a time takes its share: no deadlock
-        self.closed = False
-
-    async def take(self, n: int) -> int:
-        """Wait until `n` more orders may be held (at most `size`); return how many units, or 0
-        once closed (the worker is shutting down: take nothing more)."""
-        units = min(n, self.size)
-        async with self._taking:
-            for _ in range(units):
-                if self.closed:
-                    return 0
-                await self._held.acquire()
-        return 0 if self.closed else units
-
-    def close(self) -> None:
-        """Take nothing more: every message still waiting for room gets 0 at once."""
-        self.closed = True
-        self.give_back(self.size)  # wakes the one waiting inside `take`; the rest see `closed`
-
-    def give_back(self, units: int) -> None:
-        for _ in range(units):
-            self._held.release()
 
 
 async def attempt_batch(

@@ -24,7 +24,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from producer.api import Dispatcher
-from producer.local import ThreadServer, free_port, wait_until
+from sandbox.processes import ThreadServer, free_port, wait_until
 from tests.conftest import Sandbox, WorkerFactory
 from tests.factories import make_order, run_cli, wait_final
 from worker import outcomes

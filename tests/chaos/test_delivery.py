@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from producer.api import Dispatcher
-from producer.local import kill, start_sandbox, stop, wait_until
+from sandbox.processes import kill, start_sandbox, stop, wait_until
 from tests.conftest import ACCOUNT, Sandbox, WorkerFactory, make_settings
 from tests.factories import make_order, run_cli, wait_final
 
@@ -237,8 +237,8 @@ def test_orders_wait_out_an_api_outage(
 def test_orders_wait_for_an_api_that_is_not_there_yet(
     dispatcher: Dispatcher, workers: WorkerFactory, tmp_path: Any
 ) -> None:
-    from producer.local import free_port
     from sandbox.control import SandboxControl
+    from sandbox.processes import free_port
     from tests.conftest import API_KEY
 
     port = free_port()

@@ -15,11 +15,11 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from producer.api import Dispatcher
 from producer.cli import main
-from producer.local import free_port, kill, wait_until
+from sandbox.processes import free_port, kill, wait_until
 from tests.conftest import API_KEY, Sandbox, WorkerFactory, make_settings
 from tests.factories import make_order, wait_final
 from tests.fakes import Ingest
-from worker.metrics import start_metrics_server
+from worker.obs.metrics import start_metrics_server
 
 pytestmark = pytest.mark.chaos
 NAME = "Zyxwvuts"

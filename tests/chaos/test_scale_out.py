@@ -9,7 +9,7 @@ from collections import Counter
 import pytest
 
 from producer.api import Dispatcher
-from producer.local import kill, wait_until
+from sandbox.processes import kill, wait_until
 from tests.conftest import Sandbox, WorkerFactory
 from tests.factories import make_order, wait_final
 

@@ -1,4 +1,4 @@
-"""The ledger's steps on the event loop (worker/aledger.py) against a real redis-server: steps of
+"""The ledger's steps on the event loop (worker/ledger/aio.py) against a real redis-server: steps of
 one loop turn share a pipeline, each still gets its own reply, and scripts Redis forgot (a
 restart, SCRIPT FLUSH) are loaded again."""
 
@@ -10,12 +10,12 @@ import json
 import redis
 
 from worker import outcomes
-from worker.aledger import AsyncLedger
+from worker.claims import Claim, Gate
 from worker.flow import RateLimit
-from worker.keys import Keys
-from worker.ledger import Ledger, LedgerConfig, NewOrder, register_scripts
-from worker.ledger_types import Claim, Gate
-from worker.redisconn import connect_async
+from worker.ledger.aio import AsyncLedger
+from worker.ledger.connect import connect_async
+from worker.ledger.keys import Keys
+from worker.ledger.steps import Ledger, LedgerConfig, NewOrder, register_scripts
 
 K = Keys()
 CONFIG = LedgerConfig(queue="q", rate=RateLimit(10_000_000, 60_000))  # no pacing here

@@ -11,9 +11,9 @@ import redis
 
 from worker import outcomes
 from worker.flow import CircuitPolicy, RateLimit
-from worker.keys import Keys
-from worker.ledger import Claim, Ledger, LedgerConfig, NewOrder
-from worker.records import read_events, read_records
+from worker.ledger.keys import Keys
+from worker.ledger.records import read_events, read_records
+from worker.ledger.steps import Claim, Ledger, LedgerConfig, NewOrder
 from worker.tickets import fill_ticket, ticket_template
 
 K = Keys()

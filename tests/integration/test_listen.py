@@ -22,9 +22,9 @@ import pytest
 import uvicorn
 from rich.console import Console
 
-from producer.listen import create_listener_app, describe, serve_listener
-from producer.local import free_port, wait_until
-from worker.callbacks import CallbackClient, Delivery
+from sandbox.listen import create_listener_app, describe, serve_listener
+from sandbox.processes import free_port, wait_until
+from worker.http.webhooks import CallbackClient, Delivery
 from worker.signing import new_secret
 
 pytestmark = pytest.mark.integration

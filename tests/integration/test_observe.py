@@ -19,14 +19,13 @@ import redis
 from click.testing import CliRunner
 from prometheus_client.parser import text_string_to_metric_families
 
-from producer.local import free_port, stop, wait_until
-from producer.observe_cli import health, metrics, stats
+from producer.cli.observe import health, metrics, stats
+from sandbox.processes import free_port, stop, wait_until
 from tests.conftest import ACCOUNT, API_KEY, make_settings
 from worker.counters import LATENCY_BUCKETS_MS, latency_bucket, latency_field
-from worker.flow import FlowKeys
-from worker.keys import Keys
-from worker.metrics import METRIC_NAMES, REDIS_UP, MetricsServer, start_metrics_server
-from worker.observe import snapshot
+from worker.ledger.keys import FlowKeys, Keys
+from worker.obs.metrics import METRIC_NAMES, REDIS_UP, MetricsServer, start_metrics_server
+from worker.obs.snapshot import snapshot
 
 KEYS = Keys()
 FLOW = FlowKeys.for_api_key(API_KEY)
@@ -225,7 +224,7 @@ def test_stats_watch_refreshes_until_ctrl_c(
         if len(sleeps) == 2:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr("producer.observe_cli.time.sleep", sleep)
+    monkeypatch.setattr("producer.cli.observe.time.sleep", sleep)
     result = CliRunner().invoke(stats, [*args, "--interval", "0.5"], env=env(redis_url))
     assert result.exit_code == 0, result.output
     assert sleeps == [0.5, 0.5]
@@ -272,7 +271,7 @@ def test_unreachable_redis_exits_69() -> None:
 
 def test_metrics_command_serves_until_ctrl_c(redis_url: str) -> None:
     port = free_port()
-    serve = "from producer.observe_cli import metrics; metrics()"
+    serve = "from producer.cli.observe import metrics; metrics()"
     proc = subprocess.Popen(
         [sys.executable, "-c", serve, "--host", "127.0.0.1", "--port", str(port)],
         env={**os.environ, **env(redis_url)},

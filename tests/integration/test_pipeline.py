@@ -11,7 +11,7 @@ from pathlib import Path
 from producer.api import Dispatcher
 from tests.conftest import ACCOUNT, Sandbox, WorkerFactory, make_settings
 from tests.factories import make_order, wait_final
-from worker.records import read_events
+from worker.ledger.records import read_events
 
 TEST_URL_BASE = "https://assessments.sandbox.order-dispatch.test/t/"
 

@@ -13,7 +13,7 @@ import pytest
 import sentry_sdk
 
 from tests.fakes import Ingest
-from worker.sentry import init_sentry, report_dead, report_missing_test_url
+from worker.obs.sentry import init_sentry, report_dead, report_missing_test_url
 from worker.settings import Settings
 
 API_KEY = "sk-live-DISTINCT-9f8e"

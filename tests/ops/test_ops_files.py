@@ -626,9 +626,9 @@ def test_dashboard_has_a_prometheus_variable_and_a_panel_per_metric() -> None:
 
 
 def test_exported_metric_names_match_the_contract() -> None:
-    if importlib.util.find_spec("worker.metrics") is None:
-        pytest.skip("worker.metrics does not exist yet (the exporter is being written)")
-    exported = set(importlib.import_module("worker.metrics").METRIC_NAMES)
+    if importlib.util.find_spec("worker.obs.metrics") is None:
+        pytest.skip("worker.obs.metrics does not exist yet (the exporter is being written)")
+    exported = set(importlib.import_module("worker.obs.metrics").METRIC_NAMES)
     missing = {
         name
         for name in METRICS
@@ -745,9 +745,9 @@ def test_every_metric_the_alerts_and_dashboard_use_is_served_by_the_exporter(
     import httpx
     from prometheus_client.parser import text_string_to_metric_families
 
-    from producer.local import free_port
+    from sandbox.processes import free_port
     from tests.conftest import make_settings
-    from worker.metrics import start_metrics_server
+    from worker.obs.metrics import start_metrics_server
 
     server = start_metrics_server("127.0.0.1", free_port(), make_settings(redis_url))
     try:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import ssl
 
-from worker.celery_app import celery_config
-from worker.redisconn import sentinel_hosts
+from worker.ledger.connect import sentinel_hosts
+from worker.process.app import celery_config
 from worker.settings import Settings
 
 
@@ -22,14 +22,14 @@ def test_the_reliability_settings() -> None:
     assert config["broker_transport_options"]["max_connections"] >= 2 * 512 + 10
     big = celery_config(settings(worker_concurrency=1000))
     assert big["broker_transport_options"]["max_connections"] == 2 * 1000 + 10
-    assert config["broker_transport"] == "worker.transport:Transport"
+    assert config["broker_transport"] == "worker.process.transport:Transport"
 
 
 def test_sentinel_urls_get_the_sentinel_transport_and_the_master_name() -> None:
     url = "sentinel://:pw@s1.example:26379/2;sentinel://:pw@s2.example:26380/2"
     config = celery_config(settings(redis_url=url, redis_sentinel_master="orders"))
     assert config["broker_url"] == url
-    assert config["broker_transport"] == "worker.transport:SentinelTransport"
+    assert config["broker_transport"] == "worker.process.transport:SentinelTransport"
     assert config["broker_transport_options"]["master_name"] == "orders"
     assert sentinel_hosts(url) == ([("s1.example", 26379), ("s2.example", 26380)], 2, "pw")
 
@@ -37,7 +37,7 @@ def test_sentinel_urls_get_the_sentinel_transport_and_the_master_name() -> None:
 def test_rediss_urls_check_certificates_unless_told_otherwise() -> None:
     config = celery_config(settings(redis_url="rediss://:pw@redis.example:6380/0"))
     assert config["broker_use_ssl"] == {"ssl_cert_reqs": ssl.CERT_REQUIRED}
-    assert config["broker_transport"] == "worker.transport:Transport"
+    assert config["broker_transport"] == "worker.process.transport:Transport"
     relaxed = celery_config(settings(redis_url="rediss://redis.example:6380/0?ssl_cert_reqs=none"))
     assert relaxed["broker_use_ssl"] == {"ssl_cert_reqs": ssl.CERT_NONE}
     assert "broker_use_ssl" not in celery_config(settings())

@@ -1,4 +1,4 @@
-"""Callback delivery (SPEC §5): worker/callbacks.py against httpx.MockTransport."""
+"""Callback delivery (SPEC §5): worker/http/webhooks.py against httpx.MockTransport."""
 
 from __future__ import annotations
 
@@ -11,14 +11,14 @@ import httpx
 import pytest
 from standardwebhooks.webhooks import Webhook
 
-from worker.callbacks import (
+from worker.errors import ConfigurationError
+from worker.http.webhooks import (
     ERROR_KINDS,
     MAX_REPLY_BYTES,
     CallbackClient,
     Delivery,
     classify_error,
 )
-from worker.errors import ConfigurationError
 from worker.signing import new_secret
 
 Handler = Callable[[httpx.Request], httpx.Response]

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from worker.submit import Capacity
+from worker.capacity import Capacity
 
 
 def test_holds_twice_the_posts_in_flight_or_a_whole_batch() -> None:

@@ -28,7 +28,7 @@ def test_every_exported_name_is_an_attribute(package: ModuleType) -> None:
 
 def test_worker_app_is_the_celery_app() -> None:
     import worker
-    from worker.celery_app import app
+    from worker.process.app import app
 
     assert worker.app is app
 

@@ -9,7 +9,7 @@ import pytest
 import sentry_sdk
 
 from tests.factories import example_order
-from worker.sentry import (
+from worker.obs.sentry import (
     Scrubber,
     init_sentry,
     propagation_targets,

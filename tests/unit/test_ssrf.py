@@ -1,4 +1,4 @@
-"""Callback destinations (SPEC §5, SSRF): worker/ssrf.py, and the pinning in worker/callbacks.py."""
+"""Callback destinations (SPEC §5, SSRF): worker/http/ssrf.py, and the pinning in webhooks.py."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from typing import Any
 import httpx
 import pytest
 
-from worker.callbacks import PIN_EXTENSION, CallbackClient
+from worker.http.ssrf import UnsafeDestination, check_ip, resolve_checked
+from worker.http.webhooks import PIN_EXTENSION, CallbackClient
 from worker.signing import new_secret
-from worker.ssrf import UnsafeDestination, check_ip, resolve_checked
 
 PUBLIC_V4 = "93.184.216.34"
 PUBLIC_V6 = "2606:2800:220:1:248:1893:25c8:1946"

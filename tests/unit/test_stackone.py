@@ -1,4 +1,4 @@
-"""The HTTP boundary (SPEC §3, §4): worker/stackone.py against a real HTTP server on 127.0.0.1.
+"""The HTTP boundary (SPEC §3, §4): worker/http/stackone.py against a real HTTP server on 127.0.0.1.
 
 The server is an aiohttp application on its own event loop thread; each test says how it
 answers. Faults that no answer can express (a refused connection, a connection closed without
@@ -21,10 +21,7 @@ from aiohttp import web
 from pydantic import SecretStr
 
 from worker.errors import AmbiguousError, PermanentError, RetryableError, SubmitError
-from worker.eventloop import LoopThread
-from worker.orders import OrderResult
-from worker.settings import HttpPolicy
-from worker.stackone import (
+from worker.http.stackone import (
     ORDERS_PATH,
     TRANSPORT_OUTCOMES,
     StackOneClient,
@@ -32,6 +29,9 @@ from worker.stackone import (
     classify_transport_error,
     scrub_error_body,
 )
+from worker.orders import OrderResult
+from worker.process.eventloop import LoopThread
+from worker.settings import HttpPolicy
 
 Handler = Callable[["Seen"], web.StreamResponse]
 BODY = (

@@ -1,0 +1,130 @@
+"""Every Redis key order-dispatch writes, named in one place.
+
+An order is in exactly one of four places until it ends: `queued` (a queue message names it),
+`waiting` (a retry, due at its score), `leases` (a worker holds it until its score) or nowhere
+(completed, delivered or dead, kept as a record until the retention ends). Its callback, once
+due, goes through the same three places of its own (`cb:queued`, `cb:waiting`, `cb:leases`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Keys:
+    prefix: str = "od"
+
+    def record(self, key: str) -> str:
+        """Hash: the order's record and payload. Lives for the retention period."""
+        return f"{self.prefix}:o:{key}"
+
+    def history(self, key: str) -> str:
+        """List of JSON attempt entries, newest last. Lives as long as the record."""
+        return f"{self.prefix}:h:{key}"
+
+    @property
+    def record_prefix(self) -> str:
+        return f"{self.prefix}:o:"
+
+    @property
+    def history_prefix(self) -> str:
+        return f"{self.prefix}:h:"
+
+    @property
+    def queued(self) -> str:
+        """Zset key -> ms when its queue message was published. No expiry."""
+        return f"{self.prefix}:queued"
+
+    @property
+    def waiting(self) -> str:
+        """Zset key -> ms when its next attempt is due (the durable retry schedule)."""
+        return f"{self.prefix}:waiting"
+
+    @property
+    def leases(self) -> str:
+        """Zset key -> ms when the worker holding it is presumed dead."""
+        return f"{self.prefix}:leases"
+
+    @property
+    def dead(self) -> str:
+        """Zset key -> ms when it was dead-lettered. Trimmed with the retention."""
+        return f"{self.prefix}:dead"
+
+    @property
+    def dead_callback(self) -> str:
+        """Zset key -> ms when its callback was given up. Trimmed with the retention."""
+        return f"{self.prefix}:dead:callback"
+
+    @property
+    def cb_queued(self) -> str:
+        """Zset key -> ms when a message naming its pending callback was published."""
+        return f"{self.prefix}:cb:queued"
+
+    @property
+    def cb_waiting(self) -> str:
+        """Zset key -> ms when its next callback attempt is due."""
+        return f"{self.prefix}:cb:waiting"
+
+    @property
+    def cb_leases(self) -> str:
+        """Zset key -> ms when the worker sending its callback is presumed dead."""
+        return f"{self.prefix}:cb:leases"
+
+    @property
+    def events(self) -> str:
+        """Stream of order.completed / order.failed events, trimmed to a length."""
+        return f"{self.prefix}:events"
+
+    @property
+    def ticket_seq(self) -> str:
+        """Counter that makes the ids of messages built in Lua unique."""
+        return f"{self.prefix}:seq"
+
+    @property
+    def poison(self) -> str:
+        """List of raw queue messages that could not be read (capped)."""
+        return f"{self.prefix}:poison"
+
+    @property
+    def workers(self) -> str:
+        """Zset worker node name -> ms of its last heartbeat."""
+        return f"{self.prefix}:workers"
+
+    @property
+    def counters(self) -> str:
+        """Hash of fleet-wide counters (orders by outcome, retries by class...)."""
+        return f"{self.prefix}:counters"
+
+
+@dataclass(frozen=True, slots=True)
+class FlowKeys:
+    """Redis keys of one API key's flow state (the API key itself is never stored)."""
+
+    key_id: str
+    prefix: str = "od"
+
+    @classmethod
+    def for_api_key(cls, api_key: str, prefix: str = "od") -> FlowKeys:
+        return cls(hashlib.sha256(api_key.encode()).hexdigest()[:16], prefix)
+
+    @property
+    def pause(self) -> str:
+        """String with a TTL: present while a 429 asks every worker to wait."""
+        return f"{self.prefix}:flow:{self.key_id}:pause"
+
+    @property
+    def circuit(self) -> str:
+        """Hash: `failures` (consecutive), `open_until_ms`. Deleted when the circuit closes."""
+        return f"{self.prefix}:flow:{self.key_id}:circuit"
+
+    @property
+    def rate(self) -> str:
+        """String: the GCRA theoretical arrival time (ms) of the next start at the limit."""
+        return f"{self.prefix}:flow:{self.key_id}:rate"
+
+    @property
+    def probe(self) -> str:
+        """String with a TTL: the token of the one worker probing a half-open circuit."""
+        return f"{self.prefix}:flow:{self.key_id}:probe"

@@ -1,0 +1,160 @@
+"""A point-in-time picture of the whole fleet, read from the shared Redis (SPEC §7).
+
+This module owns what the ledger's numbers mean to a reader: the names of the counters and of
+the latency histogram's buckets (the ledger writes them), and `snapshot`, which reads queue
+depth, the ledger's zsets, dead letters, worker heartbeats, the flow state and the counters in
+one pipelined round trip. The exporter (`worker.obs.metrics`), `stats` and `health` all read through
+here, so that they can never disagree. Nothing here prints or writes.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+import redis
+
+from worker.counters import (
+    COUNTER_FIELDS,
+    LATENCY_BUCKETS_MS,
+    LATENCY_COUNT_FIELD,
+    LATENCY_PREFIX,
+    LATENCY_SUM_FIELD,
+    latency_field,
+)
+from worker.ledger.keys import FlowKeys, Keys
+
+Circuit = Literal["closed", "open", "half_open"]
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """The fleet at `at_s` (unix seconds). Counts are of orders unless named otherwise."""
+
+    at_s: float
+    queue_depth: int  # messages in the Celery queue list
+    queued: int
+    scheduled: int  # retries and postponed orders, waiting until due
+    in_flight: int  # leased by a worker
+    callbacks_pending: int
+    dead_submit: int
+    dead_callback: int
+    workers_alive: int
+    workers: dict[str, float]  # node name -> seconds since its last heartbeat
+    circuit: Circuit
+    circuit_failures: int
+    paused: bool
+    pause_remaining_s: float
+    oldest_queued_age_s: float
+    counters: dict[str, int]
+    latency_buckets: tuple[int, ...]  # non-cumulative, one per LATENCY_BUCKETS_MS, then +Inf
+    latency_sum_ms: float
+    latency_count: int
+
+    def counter(self, name: str) -> int:
+        return self.counters.get(name, 0)
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (bucket bounds as strings, `inf` for the last)."""
+        data = asdict(self)
+        bounds = [str(b) for b in LATENCY_BUCKETS_MS] + ["inf"]
+        data["latency_buckets"] = dict(zip(bounds, self.latency_buckets, strict=True))
+        return data
+
+
+def _number(value: object) -> float:
+    try:
+        result = float(str(value))
+    except ValueError:
+        return 0.0
+    return result if math.isfinite(result) else 0.0
+
+
+def _ages(members: list[tuple[str, float]], now_s: float) -> dict[str, float]:
+    # A heartbeat from a host whose clock runs ahead would have a negative age.
+    return {name: max(0.0, now_s - score / 1000.0) for name, score in members}
+
+
+def live_workers(
+    workers: Mapping[str, float], *, max_age_s: float, name: str | None = None
+) -> list[str]:
+    """Workers whose heartbeat is newer than `max_age_s`; with `name`, only that one (matched
+    exactly or by its part before '@', so `w1` finds `w1@host`)."""
+    return sorted(
+        node
+        for node, age_s in workers.items()
+        if age_s < max_age_s and (name is None or name in (node, node.split("@", 1)[0]))
+    )
+
+
+def heartbeats(client: redis.Redis, keys: Keys, *, now_s: float) -> dict[str, float]:
+    """Every worker's heartbeat age in seconds, in one command (for a liveness probe)."""
+    members: list[tuple[str, float]] = client.zrange(keys.workers, 0, -1, withscores=True)  # type: ignore[assignment]
+    return _ages(members, now_s)
+
+
+def _circuit(raw: Mapping[str, str], now_ms: float) -> Circuit:
+    open_until_ms = _number(raw.get("open_until_ms", 0))
+    if open_until_ms <= 0:
+        return "closed"
+    return "open" if open_until_ms > now_ms else "half_open"
+
+
+def snapshot(
+    client: redis.Redis,
+    keys: Keys,
+    flow: FlowKeys,
+    queue: str,
+    *,
+    now_s: float,
+    heartbeat_max_age_s: float = 30,
+) -> Snapshot:
+    """Read everything in one pipelined round trip (not a transaction: a reader needs no
+    atomicity, and a MULTI would stall the writers' scripts no less)."""
+    with client.pipeline(transaction=False) as pipe:
+        pipe.llen(queue)
+        for zset in (keys.queued, keys.waiting, keys.leases, keys.dead, keys.dead_callback):
+            pipe.zcard(zset)
+        for zset in (keys.cb_queued, keys.cb_waiting, keys.cb_leases):
+            pipe.zcard(zset)
+        pipe.zrange(keys.workers, 0, -1, withscores=True)
+        pipe.hgetall(flow.circuit)
+        pipe.pttl(flow.pause)
+        pipe.zrange(keys.queued, 0, 0, withscores=True)
+        pipe.hgetall(keys.counters)
+        replies: list[Any] = pipe.execute()
+    (depth, queued, waiting, leases, dead, dead_cb, cb_queued, cb_waiting, cb_leases) = replies[:9]
+    beats, circuit, pause_ms, oldest, raw_counters = replies[9:]
+
+    counters = dict.fromkeys(COUNTER_FIELDS, 0)
+    for field, value in raw_counters.items():
+        if not field.startswith(LATENCY_PREFIX):
+            counters[field] = int(_number(value))
+    buckets = tuple(
+        int(_number(raw_counters.get(latency_field(le), 0))) for le in (*LATENCY_BUCKETS_MS, None)
+    )
+    workers = _ages(beats, now_s)
+    return Snapshot(
+        at_s=now_s,
+        queue_depth=int(depth),
+        queued=int(queued),
+        scheduled=int(waiting),
+        in_flight=int(leases),
+        callbacks_pending=int(cb_queued) + int(cb_waiting) + int(cb_leases),
+        dead_submit=int(dead),
+        dead_callback=int(dead_cb),
+        workers_alive=len(live_workers(workers, max_age_s=heartbeat_max_age_s)),
+        workers=workers,
+        circuit=_circuit(circuit, now_s * 1000.0),
+        circuit_failures=int(_number(circuit.get("failures", 0))),
+        # PTTL: -2 no key (not paused), -1 a key without expiry (paused, no end known).
+        paused=int(pause_ms) != -2,
+        pause_remaining_s=max(0, int(pause_ms)) / 1000.0,
+        oldest_queued_age_s=max(0.0, now_s - oldest[0][1] / 1000.0) if oldest else 0.0,
+        counters=counters,
+        latency_buckets=buckets,
+        latency_sum_ms=_number(raw_counters.get(LATENCY_SUM_FIELD, 0)),
+        latency_count=int(_number(raw_counters.get(LATENCY_COUNT_FIELD, 0))),
+    )
