@@ -11,8 +11,9 @@
         │                         connection lost after sending, 500, 502, 504
         └── PermanentError        retrying cannot help: 4xx, 501, an unparseable 2xx body
 
-Only `stackone.py` (and `callbacks.py`) catch `httpx` errors; everything leaves them as one of
-these, `raise ... from exc`, so a task needs one `except` per class.
+Only `worker.http` catches the HTTP libraries' errors: `http/stackone.py` turns every aiohttp
+error into one of these, `raise ... from exc`, so an attempt needs one `except` per class;
+`http/webhooks.py` turns httpx's into a `Delivery` value (a callback's outcome), never raising.
 """
 
 from __future__ import annotations

@@ -12,8 +12,8 @@ updated by its `finish` script: no extra round trip. The rate limit paces starts
 worker reserves its own start time, sleeps until it, and looks once more at the pause and the
 circuit before sending. (Measured with three workers at 20/second, the `limits` library's
 moving window, one round trip before `begin`, let 26 POSTs land within one second: a burst at
-each window's edge plus every thread polling for the freed slot; a moving window inside
-`begin` still let 24 through. Paced reservations keep the API's view within the limit.)
+each window's edge plus every waiting attempt polling for the freed slot; a moving window
+inside `begin` still let 24 through. Paced reservations keep the API's view near the limit.)
 
 This module parses the limit and says which outcomes count as what; the keys of the flow state
 are named in `worker.ledger.keys`. Orders that meet a shut gate wait in the ledger without
@@ -52,9 +52,9 @@ def wait_with_jitter(wait_s: float, rng: random.Random | None = None) -> float:
     return wait_s + (rng or random).uniform(0.0, 1.0)
 
 
-# Starts are paced at 90 % of the limit: a worker's thread wakes for its reserved start some
-# milliseconds late now and then (two cores, dozens of threads), which bunches arrivals at the
-# API. Measured with three workers at 20/second: without headroom up to 23 POSTs reached the
+# Starts are paced at 90 % of the limit: an attempt sleeping until its reserved start wakes some
+# milliseconds late now and then (two shared cores, busy event loops), which bunches arrivals
+# at the API. Measured with three workers at 20/second: without headroom up to 23 POSTs reached the
 # API within one second; at 95 %, 21-22; at 90 %, 20 (three runs each).
 PACING_HEADROOM = 0.90
 
@@ -66,7 +66,8 @@ class RateLimit:
 
     limit: int = 900
     window_ms: int = 60_000
-    # A gate that opens within this long is waited for in the thread; a longer one reschedules.
+    # A reserved start this close is slept for by the attempt (on the event loop, the order
+    # still leased); a later one sends the order back to wait in the ledger.
     max_wait_s: float = 1.0
 
     @property

@@ -97,7 +97,8 @@ class Settings(BaseSettings):
     # Orders per queue message when a burst is enqueued (one message per order would cap the
     # producer and the worker at Celery's per-message cost).
     batch_max: int = Field(default=16, ge=1, le=500)
-    # How many messages a burst is spread over at least, so that every worker thread gets work.
+    # How many messages a burst is spread over at least, so that every worker process gets a
+    # share (keep it at least the number of worker processes).
     batch_spread: int = Field(default=64, ge=1)
     worker_concurrency: int = Field(default=64, ge=1)
     log_format: Literal["json", "console"] = "json"

@@ -174,7 +174,7 @@ def _history(
 async def _postpone(
     ctx: AttemptContext, claim: Claim, wait_s: float, reason: str, *, counted: bool = False
 ) -> str:
-    """A shared gate is shut: wait in the ledger (no attempt used, no thread held)."""
+    """A shared gate is shut: wait in the ledger (no attempt used, no slot held)."""
     delay_s = wait_with_jitter(wait_s, ctx.rng)
     outcome = outcomes.postponed(now_s=ctx.clock(), delay_s=delay_s, reason=reason, counted=counted)
     await ctx.ledger.finish(claim, outcome)

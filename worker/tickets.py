@@ -71,7 +71,8 @@ def fill_ticket(parts: list[str], tid: str, keys: list[str]) -> str:
 
 def batch_size(n_orders: int, *, spread: int, batch_max: int) -> int:
     """Orders per ticket for a burst of `n_orders`: big enough to spare Celery's per-message cost,
-    small enough that the burst is spread over at least `spread` tickets (one per worker thread).
+    small enough that the burst is spread over at least `spread` tickets (so that every worker
+    process gets a share: each of its pool threads takes one ticket at a time).
     """
     if n_orders <= 0:
         return 1

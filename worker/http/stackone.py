@@ -4,7 +4,7 @@ A POST either returns an `OrderResult` or raises one of `RetryableError`, `Ambig
 `PermanentError` (see `errors.py`), `raise ... from` the client's error. The client is aiohttp
 on the worker's event loop: measured on 2 cores with 256 POSTs in flight to a 100 ms API, it
 kept up with the direct limit where one process of threads with httpx clients reached a
-quarter of it (see the README's performance section). aiohttp is imported here only.
+quarter of it (see docs/performance.md). aiohttp is imported here only.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Every outcome comes back as a `Delivery`, never as an httpx exception: 2xx is delivered; a 3xx
 is a failure (redirects are never followed), as is every other status and every transport
-error. `httpx` is imported here (and in `stackone.py`) only.
+error. The worker imports `httpx` here only (the StackOne client is aiohttp).
 
 A per-order callback URL (`guarded=True`) is pinned: its host is resolved once by
 `ssrf.resolve_checked`, and the request goes to exactly that address, through

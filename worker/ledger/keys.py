@@ -84,7 +84,8 @@ class Keys:
 
     @property
     def poison(self) -> str:
-        """List of raw queue messages that could not be read (capped)."""
+        """Unused: nothing writes or reads it. Poison messages are dropped by the transport,
+        logged (`message.poison`) and counted (`poison_messages` in `counters`)."""
         return f"{self.prefix}:poison"
 
     @property

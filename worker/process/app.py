@@ -1,7 +1,8 @@
 """The Celery app and the settings that make it fit for this job.
 
 JSON only; late acks, reject on worker lost and prefetch 1, so a message leaves Redis only when
-its work is recorded; the threads pool, so one process keeps many slow API calls in flight; a
+its work is recorded; the threads pool, whose threads only carry messages to the process's
+event loop (the loop keeps the slow API calls in flight: `runtime.py`) and send callbacks; a
 broker connection pool sized to the threads (a dry pool leaves messages unacked, and they run
 again). The configuration is computed from `Settings` when the worker first needs it, not at
 import.

@@ -40,7 +40,7 @@ local function stale(zset, moved)
   return n
 end
 
--- Spread the keys over enough messages for every worker thread (as tickets.batch_size).
+-- Spread the keys over enough messages that every worker process gets some (tickets.batch_size).
 local function publish(template, keys)
   if #keys == 0 then return end
   local batch = math.max(1, math.min(batch_max, math.ceil(#keys / spread)))
