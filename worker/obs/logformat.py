@@ -74,7 +74,7 @@ def _stop() -> None:
 
 
 class _PassThroughQueueHandler(logging.handlers.QueueHandler):
-    """Queue the record as it is: the listener's handler formats it, off the worker threads."""
+    """Queue the record as it is: the listener's handler formats it, off the event loop."""
 
     def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
         return record
