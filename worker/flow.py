@@ -54,8 +54,8 @@ def wait_with_jitter(wait_s: float, rng: random.Random | None = None) -> float:
 
 # Starts are paced at 90 % of the limit: an attempt sleeping until its reserved start wakes some
 # milliseconds late now and then (two shared cores, busy event loops), which bunches arrivals
-# at the API. Measured with three workers at 20/second: without headroom up to 23 POSTs reached the
-# API within one second; at 95 %, 21-22; at 90 %, 20 (three runs each).
+# at the API. Measured with three workers at 20/second: without headroom up to 23 POSTs
+# reached the API within one second; at 95 %, 21-22; at 90 %, 20 (three runs each).
 PACING_HEADROOM = 0.90
 
 

@@ -1,7 +1,7 @@
 """A point-in-time picture of the whole fleet, read from the shared Redis (SPEC §7).
 
 This module owns what the ledger's numbers mean to a reader (the counters' names and the
-latency histogram's buckets are `worker.counters`'), and `snapshot`, which reads queue
+latency histogram's buckets live in `worker.counters`), and `snapshot`, which reads queue
 depth, the ledger's zsets, dead letters, worker heartbeats, the flow state and the counters in
 one pipelined round trip. The exporter (`worker.obs.metrics`), `stats` and `health` all read through
 here, so that they can never disagree. Nothing here prints or writes.
