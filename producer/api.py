@@ -210,13 +210,21 @@ class Dispatcher:
         self, group: str, consumer: str, *, start: str = "0", claim_idle_ms: int = 30_000
     ) -> ResultsGroup:
         """Follow the results as `consumer` of consumer group `group` (`worker.ledger.results`)."""
-        client = connect(self.settings.redis_url, socket_timeout_s=30.0)
+        client = connect(
+            self.settings.redis_url,
+            socket_timeout_s=30.0,
+            sentinel_master=self.settings.redis_sentinel_master,
+        )
         return ResultsGroup(
             client, self.keys, group, consumer, start=start, claim_idle_ms=claim_idle_ms
         )
 
     def follow(self, since: str = "$") -> Iterator[Event]:
-        follower = connect(self.settings.redis_url, socket_timeout_s=30.0)
+        follower = connect(
+            self.settings.redis_url,
+            socket_timeout_s=30.0,
+            sentinel_master=self.settings.redis_sentinel_master,
+        )
         yield from follow_events(follower, self.keys, since=since)
 
 

@@ -88,6 +88,8 @@ __all__ = [
 def __getattr__(name: str) -> Any:
     if name == "app":
         from worker.process.app import app
+        from worker.process.runtime import get_runtime
 
+        get_runtime()  # the worker's entry point: exit 78 here on a bad or unknown variable
         return app
     raise AttributeError(f"module 'worker' has no attribute {name!r}")

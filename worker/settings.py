@@ -7,10 +7,20 @@ policies (`RetryPolicy`, `HttpPolicy`) so that pure functions take only what the
 
 from __future__ import annotations
 
+import difflib
+import os
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_CALLBACK_SCHEDULE_S = (0.0, 5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0)
@@ -114,6 +124,16 @@ class Settings(BaseSettings):
         default=None, validation_alias=AliasChoices("SENTRY_RELEASE", "DISPATCH_SENTRY_RELEASE")
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _no_unknown_variables(cls, data: Any) -> Any:
+        # pydantic-settings ignores environment variables it has no field for, so a typo such
+        # as DISPATCH_RETRY_MAX_ATEMPTS would leave the default in force without a word.
+        unknown = unknown_variables(os.environ, known_variables())
+        if unknown:
+            raise ValueError("; ".join(unknown))
+        return data
+
     @field_validator("callback_allowed_hosts", mode="before")
     @classmethod
     def _hosts_from_csv(cls, value: object) -> object:
@@ -178,3 +198,47 @@ class Settings(BaseSettings):
     @property
     def retention_s(self) -> int:
         return int(self.retention_days * 86400)
+
+
+PREFIX = "DISPATCH_"
+EX_CONFIG = 78  # sysexits: configuration error, for every entry point
+
+
+def known_variables() -> set[str]:
+    """Every environment variable `Settings` reads (with its prefix, or its alias)."""
+    names: set[str] = set()
+    for field_name, field in Settings.model_fields.items():
+        alias = field.validation_alias
+        if isinstance(alias, AliasChoices):
+            names.update(str(choice) for choice in alias.choices)
+        else:
+            names.add(PREFIX + field_name.upper())
+    return names
+
+
+def unknown_variables(environ: Mapping[str, str], known: Iterable[str]) -> list[str]:
+    """Pure: one message per `DISPATCH_*` variable in `environ` that is not a setting, naming
+    the closest known one."""
+    known = sorted(k for k in known if k.startswith(PREFIX))
+    messages = []
+    for name in sorted(n for n in environ if n.upper().startswith(PREFIX)):
+        if name.upper() in known:
+            continue
+        # Compared without the prefix that every name shares.
+        suffixes = [k.removeprefix(PREFIX) for k in known]
+        close = difflib.get_close_matches(name.upper().removeprefix(PREFIX), suffixes, n=1)
+        hint = f" (did you mean {PREFIX}{close[0]}?)" if close else ""
+        messages.append(f"unknown variable {name}{hint}")
+    return messages
+
+
+def describe_errors(exc: ValidationError) -> list[str]:
+    """One line per configuration error, naming the variable and never echoing its value."""
+    lines = []
+    for error in exc.errors(include_url=False, include_input=False):
+        msg = str(error["msg"]).removeprefix("Value error, ")
+        if error["loc"]:
+            lines.append(PREFIX + "_".join(str(p) for p in error["loc"]).upper() + f": {msg}")
+        else:
+            lines.extend(part for part in msg.split("; "))
+    return lines

@@ -17,7 +17,7 @@ from rich.console import Console
 
 from producer.api import Dispatcher
 from worker.errors import ConfigurationError, ServiceUnavailable
-from worker.settings import Settings
+from worker.settings import Settings, describe_errors
 
 EX_OK, EX_FAILURE, EX_USAGE, EX_DATAERR, EX_UNAVAILABLE, EX_CONFIG = 0, 1, 2, 65, 69, 78
 
@@ -30,9 +30,8 @@ def load_settings(*, quiet: bool = False) -> Settings:
     try:
         return Settings()
     except ValidationError as exc:
-        for e in [] if quiet else exc.errors(include_url=False, include_input=False):
-            name = "DISPATCH_" + "_".join(str(p) for p in e["loc"]).upper()
-            err.print(f"[red]configuration error[/]: {name}: {e['msg']}")
+        for line in [] if quiet else describe_errors(exc):
+            err.print(f"[red]configuration error[/]: {line}", markup=True, highlight=False)
         sys.exit(EX_CONFIG)
 
 

@@ -37,7 +37,7 @@ from worker.settings import Settings
 
 def _client(settings: Settings) -> redis.Redis:
     # Few retries: a person or a probe wants to hear "unreachable" in seconds, not minutes.
-    return connect(settings.redis_url, retries=2)
+    return connect(settings.redis_url, retries=2, sentinel_master=settings.redis_sentinel_master)
 
 
 def _read(settings: Settings, client: redis.Redis) -> Snapshot:

@@ -20,7 +20,7 @@ def connect(
     *,
     retries: int = 40,
     socket_timeout_s: float = 10.0,
-    sentinel_master: str = "mymaster",
+    sentinel_master: str,
     single_connection: bool = False,
 ) -> redis.Redis:
     """A client for `url` (`redis://`, `rediss://`, `unix://`, or `sentinel://` hosts joined by
@@ -30,19 +30,24 @@ def connect(
     threads that send callbacks): no pool lock, no pool checks per command. Measured in the
     earlier design, where every pool thread attempted orders, the shared pool took a fifth of a
     busy worker's time at 256 threads.
+    `sentinel_master` is DISPATCH_REDIS_SENTINEL_MASTER, required so that no caller can fall
+    back to another name.
     """
     options = _options(socket_timeout_s) | {
         "retry": Retry(ExponentialBackoff(cap=1.0, base=0.05), retries),
-        "single_connection_client": single_connection,
     }
     if url.startswith("sentinel://"):
         hosts, db, password = sentinel_hosts(url)
         sentinel = Sentinel(hosts, socket_timeout=socket_timeout_s)  # type: ignore[no-untyped-call]
+        # master_for passes its keyword arguments on to the connections: a client option such
+        # as single_connection_client there raises TypeError, so it goes on the client below.
         master: redis.Redis = sentinel.master_for(  # type: ignore[no-untyped-call]
             sentinel_master, db=db, password=password, **options
         )
-        return master
-    return redis.Redis.from_url(url, **options)
+        if not single_connection:
+            return master
+        return redis.Redis(connection_pool=master.connection_pool, single_connection_client=True)
+    return redis.Redis.from_url(url, single_connection_client=single_connection, **options)
 
 
 def connect_async(
@@ -51,7 +56,7 @@ def connect_async(
     max_connections: int,
     retries: int = 40,
     socket_timeout_s: float = 10.0,
-    sentinel_master: str = "mymaster",
+    sentinel_master: str,
 ) -> redis.asyncio.Redis:
     """The asyncio twin of `connect`, for the worker's event loop: the same options, and a
     pool of up to `max_connections` that callers wait on when all are busy."""

@@ -199,7 +199,12 @@ class MetricsServer:
 def start_metrics_server(host: str, port: int, settings: Settings) -> MetricsServer:
     """Serve /metrics on host:port from a background thread (raises OSError if the port is
     taken). A scrape gives up on Redis after a few seconds rather than hang the scraper."""
-    client = connect(settings.redis_url, retries=2, socket_timeout_s=5.0)
+    client = connect(
+        settings.redis_url,
+        retries=2,
+        socket_timeout_s=5.0,
+        sentinel_master=settings.redis_sentinel_master,
+    )
     try:
         server, thread = start_http_server(
             port, addr=host, registry=make_registry(settings, client)

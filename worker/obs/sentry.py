@@ -145,6 +145,10 @@ def propagation_targets(settings: Settings) -> list[str]:
     return [rf"^https?://{re.escape(h)}(?::\d+)?(?:/|$)" for h in own if h not in api_hosts]
 
 
+TRANSPORT_QUEUE_SIZE = 10_000
+SHUTDOWN_TIMEOUT_S = 10.0
+
+
 def init_sentry(settings: Settings, *, component: str) -> bool:
     """Start the SDK for this process (`component`: worker, cli...). False without a DSN."""
     global _scrubber
@@ -162,6 +166,12 @@ def init_sentry(settings: Settings, *, component: str) -> bool:
         # `data_collection`, is unknown to older SDKs and switches `event_scrubber` off.
         include_local_variables=False,
         max_request_body_size="never",
+        # The SDK drops events silently beyond its send queue (100 by default): 500 orders dying
+        # together gave 143 events with one worker. One event per dead order is the promise, so
+        # the queue holds a burst of that size (bounded: about 2 KB an event), and the process
+        # waits for it to drain when it stops.
+        transport_queue_size=TRANSPORT_QUEUE_SIZE,
+        shutdown_timeout=SHUTDOWN_TIMEOUT_S,
         event_scrubber=EventScrubber(
             recursive=True, denylist=[*DEFAULT_DENYLIST, *sorted(DROP_KEYS)]
         ),

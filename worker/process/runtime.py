@@ -17,8 +17,11 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 import threading
 from collections.abc import Iterable, Sequence
+
+from pydantic import ValidationError
 
 from worker.capacity import Capacity, ShuttingDown
 from worker.claims import CallbackClaim, Claim
@@ -33,7 +36,7 @@ from worker.ledger.steps import Ledger, LedgerConfig
 from worker.logs import step
 from worker.obs.sentry import report_dead, report_missing_test_url
 from worker.process.eventloop import LoopThread
-from worker.settings import Settings
+from worker.settings import EX_CONFIG, Settings, describe_errors
 from worker.submit import AttemptContext, attempt_batch
 
 PUMP_INTERVAL_S = 1.0
@@ -251,8 +254,19 @@ def get_runtime() -> Runtime:
     global _runtime
     with _lock:
         if _runtime is None:
-            _runtime = Runtime(Settings())
+            _runtime = Runtime(_settings_or_exit())
         return _runtime
+
+
+def _settings_or_exit() -> Settings:
+    """The worker's settings, or exit 78 naming each bad or unknown variable (never a value):
+    a worker must not start on a configuration it misread."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        for line in describe_errors(exc):
+            print(f"configuration error: {line}", file=sys.stderr)
+        raise SystemExit(EX_CONFIG) from None
 
 
 def set_runtime(runtime: Runtime | None) -> None:

@@ -1,10 +1,26 @@
-"""kombu's Redis transport, made to survive what should not be on the queue.
+"""kombu's Redis transport, made to survive what should not be on the queue, and a broker that
+goes away.
 
 kombu reads each message with `json.loads` and builds it with `payload['properties']` inside the
 worker's event loop: one line of garbage pushed onto the list (by a bug, a person, another app)
 raises there and stops the whole worker ("Unrecoverable error"), and every order behind it
 waits. This channel drops such a message with one error log line and counts it; Celery's own
 guards then handle the rest (unknown task, undecodable or disallowed content).
+
+A Redis restart with late-acked messages in the prefetch window kills a stock kombu 5.7 worker
+("Unrecoverable error: AttributeError: 'NoneType' object has no attribute 'hostname'"). On
+connection loss Celery collects the connection, then closes it. Closing the task channel drains
+its pending BRPOP, whose ConnectionError aborts that close; the transport then drops its
+`client` (None) while the channel still points at it; the later close restores unacked messages
+through a new pool built from `transport.client.hostname`. An AttributeError is not a
+connection error, so Celery treats it as fatal and the process exits. `_BrokerGone` turns that
+into what it is, a connection error, which Celery recovers from by reconnecting; the ledger,
+not kombu's unacked hash, is what gets the orders placed (the pump). The same AttributeError
+from `_connparams` was reported upstream as celery/kombu#582 (closing a channel after the
+connection went) and the restore path as celery/kombu#970; both were closed, and kombu 5.7.0
+still crashes this way (measured: 6 of 6 with a stock Celery app). The test
+`tests/chaos/test_broker_faults.py::test_a_worker_at_full_prefetch_survives_a_redis_restart`
+fails without this guard.
 """
 
 from __future__ import annotations
@@ -90,7 +106,30 @@ class _Guarded:
             raise Empty() from None
 
 
-class Channel(_Guarded, kombu_redis.Channel):  # type: ignore[misc]
+class _BrokerGone:
+    """A channel whose transport let go of its connection says so with a connection error."""
+
+    connection: Any
+    connection_errors: tuple[type[BaseException], ...]
+    _closing: bool
+
+    def _connparams(self, asynchronous: bool = False) -> Any:
+        if self.connection.client is None:
+            raise redis.ConnectionError("the broker connection was released (Redis went away)")
+        return super()._connparams(asynchronous)  # type: ignore[misc]
+
+    def _brpop_read(self, **options: Any) -> Any:
+        try:
+            return super()._brpop_read(**options)  # type: ignore[misc]
+        except self.connection_errors:
+            if getattr(self, "_closing", False):
+                # close() drains the pending BRPOP and catches only Empty: a dead socket here
+                # must not abort the close and leave the channel half torn down.
+                raise Empty() from None
+            raise
+
+
+class Channel(_BrokerGone, _Guarded, kombu_redis.Channel):  # type: ignore[misc]
     pass
 
 
@@ -107,7 +146,7 @@ class Transport(_GuardedTransport, kombu_redis.Transport):
     Channel = Channel
 
 
-class SentinelChannel(_Guarded, kombu_redis.SentinelChannel):  # type: ignore[misc]
+class SentinelChannel(_BrokerGone, _Guarded, kombu_redis.SentinelChannel):  # type: ignore[misc]
     pass
 
 
