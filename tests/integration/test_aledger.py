@@ -15,7 +15,9 @@ from worker.flow import RateLimit
 from worker.ledger.aio import AsyncLedger
 from worker.ledger.connect import connect_async
 from worker.ledger.keys import Keys
-from worker.ledger.steps import Ledger, LedgerConfig, NewOrder, register_scripts
+from worker.ledger.ops import LedgerOps
+from worker.ledger.scripts import register_scripts
+from worker.ledger.steps import Ledger, LedgerConfig, NewOrder
 
 K = Keys()
 CONFIG = LedgerConfig(queue="q", rate=RateLimit(10_000_000, 60_000))  # no pacing here
@@ -28,7 +30,7 @@ def orders(n: int) -> list[NewOrder]:
 def run_ledger(redis_url: str, steps: object) -> object:
     async def main() -> object:
         client = connect_async(redis_url, max_connections=4)
-        ledger = AsyncLedger(Ledger(redis.Redis.from_url(redis_url), CONFIG), client)
+        ledger = AsyncLedger(LedgerOps(CONFIG), client)
         try:
             return await steps(ledger)  # type: ignore[operator]
         finally:
