@@ -38,13 +38,14 @@ class AsyncLedger:
     async def run(self, op: Op[T]) -> T:
         loop = asyncio.get_running_loop()
         futures = [self._ask(call, loop) for call in op.calls]
-        if len(futures) == 1:
-            return op.parse([await futures[0]])
-        replies = await asyncio.gather(*futures, return_exceptions=True)
-        for reply in replies:
-            if isinstance(reply, BaseException):
-                raise reply
-        return op.parse(replies)
+        try:  # one pipeline answers them all: awaited in turn (cheaper than gathered)
+            return op.parse([await future for future in futures])
+        finally:  # the first failed call raises; the others' errors count as heard
+            for future in futures:
+                if not future.done():
+                    future.cancel()  # this waiter was cancelled: nobody reads the rest
+                elif not future.cancelled():
+                    future.exception()
 
     def _ask(self, call: Call, loop: asyncio.AbstractEventLoop) -> asyncio.Future[Any]:
         future: asyncio.Future[Any] = loop.create_future()
