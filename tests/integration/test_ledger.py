@@ -412,3 +412,19 @@ def test_dead_letters_are_replayed_once_and_purged_for_good(
     assert letters.purge(["acc:o1", "acc:unknown"]) == ["acc:o1"]
     assert read_records(redis_client, K, ["acc:o1"]) == [None]
     assert redis_client.zcard(K.dead) == 0
+
+
+def test_scripts_redis_forgot_are_loaded_again_for_a_pipelined_step(
+    ledger: Ledger, redis_client: redis.Redis, clock: Clock
+) -> None:
+    """After a restart (SCRIPT FLUSH here) the pump's and finish's scripts are loaded again."""
+    ledger.enqueue([new(1)])
+    (claim,) = ledger.claim(["acc:o1"], "w1")
+    ledger.begin(claim)
+    redis_client.script_flush()
+    fail = outcomes.retrying(now_s=clock.t, delay_s=1, error="x", flow="fail")
+    assert ledger.finish(claim, fail)
+    assert redis_client.hget(ledger.config.flow.circuit, "failures") == "1"
+    redis_client.script_flush()
+    clock.t += 2
+    assert ledger.pump().due == 1

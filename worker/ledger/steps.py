@@ -43,8 +43,10 @@ class Ledger:
         self._scripts = register_scripts(client)
 
     def run(self, op: Op[T]) -> T:
-        if len(op.calls) == 1:  # alone: the client's own script call (a pipeline would take a
-            call = op.calls[0]  # second connection from a single-connection client's pool)
+        if len(op.calls) == 1:
+            # Through the client's own script call: a pipeline would take a second connection
+            # from the pool of a single-connection client (a callback thread's).
+            call = op.calls[0]
             return op.parse([self._scripts[call.script](keys=call.keys, args=call.args)])
         return op.parse(self._send(op.calls) if op.calls else [])
 
