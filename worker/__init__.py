@@ -32,10 +32,11 @@ place its library is imported. Imports run one way: core <- edges <- process.
 
 Where things are:
 - the circuit breaker, the rate limit and the 429 pause: policy in `flow`, state in Redis
-  (`ledger.keys.FlowKeys`), checked in `ledger/lua/begin.lua`, updated by `ledger/lua/finish.lua`.
+  (`ledger.keys.FlowKeys`), checked in `ledger/lua/begin.lua`, updated by
+  `ledger/lua/report_flow.lua` (sent with each finish).
 - callbacks: `deliver` (one attempt) -> `http.webhooks` (signed POST, pinned by `http.ssrf`)
   -> `ledger.callbacks` (their claims, schedule and dead letters).
-- retries and orphans: `ledger/lua/pump.lua`, run every second by each worker's keeper thread
+- retries and orphans: `ledger/lua/pump_*.lua`, run every second by each worker's keeper thread
   (`process.runtime`); no beat process.
 
 A dispatch message's path:
@@ -44,8 +45,9 @@ A dispatch message's path:
       -> submit.attempt_batch (waits for room in `capacity`, claims: ledger.aio / lua/claim.lua)
       -> submit.attempt_order, per order, concurrently:
            lua/begin.lua (gates, rate slot, attempt counted) -> http.stackone (POST)
-           -> outcomes (a Finish) -> lua/finish.lua (record, schedule, flow state, callback
-           hand-off, results stream) -> logs.step / obs.sentry when it dies
+           -> outcomes (a Finish) -> lua/report_flow.lua (flow state), then lua/finish.lua
+           (record, schedule, callback hand-off, results stream), in one round trip
+           -> logs.step / obs.sentry when it dies
       -> the task acks the message (late ack: a killed worker's message runs again).
 """
 

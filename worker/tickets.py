@@ -63,12 +63,6 @@ def ticket_template(queue: str, task: str = DISPATCH_TASK) -> list[str]:
     return [part for part in _MARKERS.split(json.dumps(envelope)) if part]
 
 
-def fill_ticket(parts: list[str], tid: str, keys: list[str]) -> str:
-    """What Lua does, in Python: used by tests to check the template against kombu."""
-    keys_json = json.dumps(json.dumps(keys))[1:-1]
-    return "".join(tid if p == TID else keys_json if p == KEYS else p for p in parts)
-
-
 def batch_size(n_orders: int, *, spread: int, batch_max: int) -> int:
     """Orders per ticket for a burst of `n_orders`: big enough to spare Celery's per-message cost,
     small enough that the burst is spread over at least `spread` tickets (so that every worker

@@ -15,7 +15,9 @@ from worker.flow import RateLimit
 from worker.ledger.aio import AsyncLedger
 from worker.ledger.connect import connect_async
 from worker.ledger.keys import Keys
-from worker.ledger.steps import Ledger, LedgerConfig, NewOrder, register_scripts
+from worker.ledger.ops import LedgerOps
+from worker.ledger.scripts import register_scripts
+from worker.ledger.steps import Ledger, LedgerConfig, NewOrder
 
 K = Keys()
 CONFIG = LedgerConfig(queue="q", rate=RateLimit(10_000_000, 60_000))  # no pacing here
@@ -28,7 +30,7 @@ def orders(n: int) -> list[NewOrder]:
 def run_ledger(redis_url: str, steps: object) -> object:
     async def main() -> object:
         client = connect_async(redis_url, max_connections=4)
-        ledger = AsyncLedger(Ledger(redis.Redis.from_url(redis_url), CONFIG), client)
+        ledger = AsyncLedger(LedgerOps(CONFIG), client)
         try:
             return await steps(ledger)  # type: ignore[operator]
         finally:
@@ -110,3 +112,23 @@ def test_a_failing_step_fails_only_its_own_caller(
     failed, shut = run_ledger(redis_url, steps)  # type: ignore[misc]
     assert isinstance(failed, redis.ResponseError)
     assert shut is False
+
+
+def test_the_flow_state_hears_of_an_answer_even_when_its_record_step_fails(
+    redis_url: str, redis_client: redis.Redis
+) -> None:
+    """finish's two scripts share a round trip; report_flow runs first and on its own."""
+    Ledger(redis_client, CONFIG).enqueue(orders(1))
+    redis_client.set(K.events, "not a stream")  # finish's XADD meets a string
+
+    async def steps(ledger: AsyncLedger) -> object:
+        (claim,) = await ledger.claim(["acc:o0"], "w")
+        await ledger.begin(claim)
+        dead = outcomes.dead(
+            claim, now_s=0, stage="submit", reason="http", http_status=500, error="x", flow="fail"
+        )
+        return await asyncio.gather(ledger.finish(claim, dead), return_exceptions=True)
+
+    (failed,) = run_ledger(redis_url, steps)  # type: ignore[misc]
+    assert isinstance(failed, redis.ResponseError)
+    assert redis_client.hget(CONFIG.flow.circuit, "failures") == "1"

@@ -1,4 +1,5 @@
-"""The ledger's scripts against a real redis-server, with an injected clock."""
+"""The ledger's scripts against a real redis-server, with an injected clock; in every test here
+each script may touch only the keys it names in KEYS (Redis's scripting contract)."""
 
 from __future__ import annotations
 
@@ -10,13 +11,40 @@ import pytest
 import redis
 
 from worker import outcomes
+from worker.claims import Claim, NewOrder
 from worker.flow import CircuitPolicy, RateLimit
-from worker.ledger.keys import Keys
+from worker.ledger import Keys, Ledger, LedgerConfig, scripts
+from worker.ledger.callbacks import CallbackLedger
+from worker.ledger.dead import DeadLetters
 from worker.ledger.records import read_events, read_records
-from worker.ledger.steps import Claim, Ledger, LedgerConfig, NewOrder
-from worker.tickets import fill_ticket, ticket_template
 
 K = Keys()
+
+# Put before every script in these tests: `redis.call` refuses a key the script was not given
+# in KEYS (the first argument of each command used here is its key; DEL's are all keys).
+ONLY_DECLARED_KEYS = """
+local redis = (function(real)
+  local declared = {}
+  for _, key in ipairs(KEYS) do declared[key] = true end
+  local function call(command, ...)
+    local args, name = {...}, string.upper(command)
+    local n = ({TIME = 0, DEL = #args})[name] or 1
+    for i = 1, n do
+      if not declared[args[i]] then
+        error('undeclared key ' .. tostring(args[i]) .. ' in ' .. name)
+      end
+    end
+    return real.call(command, ...)
+  end
+  return setmetatable({call = call}, {__index = real})
+end)(redis)
+"""
+
+
+@pytest.fixture(autouse=True)
+def only_declared_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    source = scripts.source
+    monkeypatch.setattr(scripts, "source", lambda name: ONLY_DECLARED_KEYS + source(name))
 
 
 class Clock:
@@ -78,11 +106,10 @@ def test_a_key_twice_in_one_batch_is_a_duplicate(ledger: Ledger) -> None:
     assert ledger.enqueue([new(1), new(1)]) == ["accepted", "queued"]
 
 
-def test_lua_message_is_the_template_filled(ledger: Ledger, redis_client: redis.Redis) -> None:
-    ledger.enqueue([new(1)])
-    raw = redis_client.lrange("q", 0, -1)[0]
-    tid = json.loads(raw)["headers"]["id"]
-    assert raw == fill_ticket(ticket_template("q"), tid, ["acc:o1"])
+def test_a_script_touching_an_undeclared_key_fails_here(redis_client: redis.Redis) -> None:
+    script = ONLY_DECLARED_KEYS + "redis.call('GET', KEYS[1]); return redis.call('GET', 'other')"
+    with pytest.raises(redis.ResponseError, match="undeclared key other in GET"):
+        redis_client.eval(script, 1, "declared")
 
 
 def test_racing_producers_create_each_record_once(redis_client: redis.Redis, clock: Clock) -> None:
@@ -315,3 +342,89 @@ def test_the_stream_is_trimmed_and_records_expire_with_the_retention(
     # Trimming is approximate (whole stream nodes of 100 entries): far fewer than 300 remain.
     assert redis_client.xlen(K.events) <= 10 + 100
     assert 0 < redis_client.ttl(K.record("acc:o1")) <= 3600
+
+
+def test_postponing_gives_the_attempt_back_and_keeps_the_history(
+    ledger: Ledger, redis_client: redis.Redis, clock: Clock
+) -> None:
+    """finish applies every change it is given: record fields, additions, history."""
+    ledger.enqueue([new(1)])
+    (claim,) = ledger.claim(["acc:o1"], "w1")
+    ledger.begin(claim)
+    attempt = {"attempt": 1, "outcome": "retry", "error": "é"}
+    retry = outcomes.retrying(now_s=clock.t, delay_s=1, error="é", ambiguous=True, history=attempt)
+    assert ledger.finish(claim, retry)
+    clock.t += 2
+    ledger.pump()
+    (claim,) = ledger.claim(["acc:o1"], "w1")
+    ledger.begin(claim)
+    ledger.finish(claim, outcomes.postponed(now_s=clock.t, delay_s=1, reason="rate", counted=True))
+    record = read_records(redis_client, K, ["acc:o1"])[0]
+    assert record is not None
+    assert (record.attempts, record.ambiguous_attempts, record.last_error) == (1, 1, "é")
+    assert (record.status, record.waiting_for) == ("queued", "rate")
+    assert [json.loads(e) for e in redis_client.lrange(K.history("acc:o1"), 0, -1)] == [attempt]
+
+
+def test_a_callback_is_handed_on_retried_and_taken_back_from_a_lost_worker(
+    ledger: Ledger, redis_client: redis.Redis, clock: Clock
+) -> None:
+    callbacks = CallbackLedger(ledger)
+    ledger.enqueue([new(1)])
+    (claim,) = ledger.claim(["acc:o1"], "w1")
+    ledger.begin(claim)
+    ledger.finish(
+        claim,
+        outcomes.completed(
+            claim, now_s=clock.t, api_id="a", remote_id="r", test_url="u", with_callback=True
+        ),
+    )
+    assert ledger.pump().callbacks == 1
+    (sent,) = callbacks.claim(["acc:o1"])
+    assert callbacks.claim(["acc:o1"]) == []
+    assert json.loads(sent.body)["type"] == "order.completed"
+    assert callbacks.failed(sent, retry_in_s=5, error="http: 500", http_status=500)
+    clock.t += 6
+    assert ledger.pump().callbacks == 1
+    (lost,) = callbacks.claim(["acc:o1"])
+    clock.t += 4  # past the 3 s lease: its worker is presumed dead
+    assert ledger.pump().callbacks == 1
+    assert not callbacks.delivered(lost)
+    (again,) = callbacks.claim(["acc:o1"])
+    assert (again.attempts, callbacks.delivered(again)) == (1, True)
+    record = read_records(redis_client, K, ["acc:o1"])[0]
+    assert record is not None
+    assert (record.status, record.callback) == ("delivered", "delivered")
+
+
+def test_dead_letters_are_replayed_once_and_purged_for_good(
+    ledger: Ledger, redis_client: redis.Redis
+) -> None:
+    letters = DeadLetters(ledger)
+    ledger.enqueue([new(1)])
+    (claim,) = ledger.claim(["acc:o1"], "w1")
+    ledger.finish(claim, dead(claim, 422))
+    assert letters.replay(["acc:o1"]) == ["acc:o1"]
+    assert letters.replay(["acc:o1"]) == []
+    (claim,) = ledger.claim(["acc:o1"], "w1")
+    assert claim.attempts == 0
+    ledger.finish(claim, dead(claim, 422))
+    assert letters.purge(["acc:o1", "acc:unknown"]) == ["acc:o1"]
+    assert read_records(redis_client, K, ["acc:o1"]) == [None]
+    assert redis_client.zcard(K.dead) == 0
+
+
+def test_scripts_redis_forgot_are_loaded_again_for_a_pipelined_step(
+    ledger: Ledger, redis_client: redis.Redis, clock: Clock
+) -> None:
+    """After a restart (SCRIPT FLUSH here) the pump's and finish's scripts are loaded again."""
+    ledger.enqueue([new(1)])
+    (claim,) = ledger.claim(["acc:o1"], "w1")
+    ledger.begin(claim)
+    redis_client.script_flush()
+    fail = outcomes.retrying(now_s=clock.t, delay_s=1, error="x", flow="fail")
+    assert ledger.finish(claim, fail)
+    assert redis_client.hget(ledger.config.flow.circuit, "failures") == "1"
+    redis_client.script_flush()
+    clock.t += 2
+    assert ledger.pump().due == 1

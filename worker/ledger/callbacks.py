@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
+from typing import Any
 
 from worker.claims import CallbackClaim
-from worker.ledger.steps import Ledger, load_script
+from worker.ledger.scripts import Op
+from worker.ledger.steps import Ledger
 from worker.timefmt import iso
 
 
@@ -19,8 +21,6 @@ class CallbackLedger:
     def __init__(self, ledger: Ledger) -> None:
         self.ledger = ledger
         self.keys = ledger.keys
-        self._claim = ledger.redis.register_script(load_script("cbclaim.lua"))
-        self._finish = ledger.redis.register_script(load_script("cbfinish.lua"))
 
     def claim(self, order_keys: Iterable[str]) -> list[CallbackClaim]:
         order_keys = list(order_keys)
@@ -28,16 +28,17 @@ class CallbackLedger:
             return []
         token = uuid.uuid4().hex
         expiry = int((self.ledger.clock() + self.ledger.config.lease_s) * 1000)
-        reply = self._claim(
-            keys=[self.keys.cb_queued, self.keys.cb_leases],
-            args=[expiry, token, self.keys.record_prefix, *order_keys],
-        )
-        return [
-            CallbackClaim(key, token, body, msg_id, url, int(attempts or 0))
-            for key, body, msg_id, url, attempts in (
-                reply[i : i + 5] for i in range(0, len(reply), 5)
-            )
-        ]
+        keys = [self.keys.cb_queued, self.keys.cb_leases, *self.ledger.ops.records(order_keys)]
+
+        def parse(reply: list[Any]) -> list[CallbackClaim]:
+            return [
+                CallbackClaim(key, token, body, msg_id, url, int(attempts or 0))
+                for key, body, msg_id, url, attempts in (
+                    reply[i : i + 5] for i in range(0, len(reply), 5)
+                )
+            ]
+
+        return self.ledger.run(Op.one("cbclaim", keys, [expiry, token, *order_keys], parse))
 
     def delivered(self, claim: CallbackClaim) -> bool:
         return self._record(claim, "delivered", 0.0, "", None, "callbacks_delivered")
@@ -66,11 +67,10 @@ class CallbackLedger:
             claim.token,
             mode,
             int((now + delay_s) * 1000),
-            k.record_prefix,
             iso(now),
             error,
             "" if http_status is None else str(http_status),
             counter,
         ]
-        keys = [k.cb_leases, k.cb_waiting, k.dead_callback, k.counters]
-        return bool(self._finish(keys=keys, args=args))
+        keys = [k.record(claim.key), k.cb_leases, k.cb_waiting, k.dead_callback, k.counters]
+        return self.ledger.run(Op.one("cbfinish", keys, args, bool))

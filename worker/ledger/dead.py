@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from worker.ledger.records import Record, read_history, read_records
-from worker.ledger.steps import Ledger, load_script
+from worker.ledger.scripts import Op
+from worker.ledger.steps import Ledger
 from worker.tickets import batch_size
 from worker.timefmt import iso
 
@@ -81,8 +82,6 @@ class DeadLetters:
         self.ledger = ledger
         self.redis = ledger.redis
         self.keys = ledger.keys
-        self._replay = self.redis.register_script(load_script("replay.lua", with_tickets=True))
-        self._purge = self.redis.register_script(load_script("purge.lua"))
 
     def select(self, where: DeadFilter | None = None, *, limit: int = 10_000) -> list[DeadLetter]:
         """Dead letters that match `where`, oldest death first within each stage."""
@@ -120,18 +119,23 @@ class DeadLetters:
             iso(now),
             int((now + cfg.deadline_s) * 1000),
             uuid.uuid4().hex,
-            self.ledger.parts_json,
+            self.ledger.ops.parts_json,
             batch_size(len(keys), spread=cfg.batch_spread, batch_max=cfg.batch_max),
-            self.keys.record_prefix,
             stage or "any",
             *keys,
         ]
         k = self.keys
-        zsets = [k.dead, k.queued, k.ticket_seq, cfg.queue, k.dead_callback, k.cb_waiting]
-        return list(self._replay(keys=zsets, args=args))
+        touched = [k.dead, k.queued, k.ticket_seq, cfg.queue, k.dead_callback, k.cb_waiting]
+        touched += self.ledger.ops.records(keys)
+        return self.ledger.run(Op.one("replay", touched, args, list))
 
     def purge(self, keys: list[str]) -> list[str]:
         if not keys:
             return []
-        args = [self.keys.record_prefix, self.keys.history_prefix, *keys]
-        return list(self._purge(keys=[self.keys.dead, self.keys.dead_callback], args=args))
+        k = self.keys
+        touched = [
+            k.dead,
+            k.dead_callback,
+            *(x for key in keys for x in (k.record(key), k.history(key))),
+        ]
+        return self.ledger.run(Op.one("purge", touched, keys, list))

@@ -2,14 +2,21 @@
 
 An order is in exactly one of four places until it ends: `queued` (a queue message names it),
 `waiting` (a retry, due at its score), `leases` (a worker holds it until its score) or nowhere
-(completed, delivered or dead, kept as a record until the retention ends). Its callback, once
-due, goes through the same three places of its own (`cb:queued`, `cb:waiting`, `cb:leases`).
+(final: completed, delivered or dead, kept as a record until the retention ends). Its
+callback, once due, goes through the same three places of its own (`cb:queued`, `cb:waiting`,
+`cb:leases`).
 """
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from typing import Literal, get_args
+
+# The statuses an order never leaves (until its record expires): the only list of them. The
+# scripts get it from the loader (`scripts.py`), records.py's `Status` is built from it.
+FinalStatus = Literal["completed", "delivered", "dead"]
+FINAL_STATUSES: tuple[str, ...] = get_args(FinalStatus)
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,14 +30,6 @@ class Keys:
     def history(self, key: str) -> str:
         """List of JSON attempt entries, newest last. Lives as long as the record."""
         return f"{self.prefix}:h:{key}"
-
-    @property
-    def record_prefix(self) -> str:
-        return f"{self.prefix}:o:"
-
-    @property
-    def history_prefix(self) -> str:
-        return f"{self.prefix}:h:"
 
     @property
     def queued(self) -> str:

@@ -10,9 +10,9 @@ from typing import Any, Literal
 import redis
 from pydantic import BaseModel
 
-from worker.ledger.keys import Keys
+from worker.ledger.keys import FinalStatus, Keys
 
-Status = Literal["queued", "submitting", "retrying", "completed", "delivered", "dead"]
+Status = Literal["queued", "submitting", "retrying", FinalStatus]
 CallbackState = Literal["none", "pending", "delivered", "failed"]
 
 

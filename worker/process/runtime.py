@@ -121,7 +121,7 @@ class Runtime:
             max_connections=max(4, min(32, in_flight)),
         )
         ctx = AttemptContext(
-            ledger=AsyncLedger(self.ledger, aredis),
+            ledger=AsyncLedger(self.ledger.ops, aredis),
             client=StackOneClient(s.http_policy(), s.api_key, max_connections=in_flight),
             retry=s.retry_policy(),
             on_ambiguous=s.on_ambiguous,

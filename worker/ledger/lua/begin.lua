@@ -5,35 +5,38 @@
 -- host: each caller reserves its own start time (GCRA), so nobody polls and nobody herds;
 -- an attempt is counted once, and only by the worker that holds the lease. A lease that
 -- expires with the sending mark set is an attempt whose outcome is unknown (ambiguous).
--- KEYS: pause, circuit (hash: failures, open_until_ms), probe, rate (the next free start, ms)
--- ARGV: record_key, token, now_iso, now_ms, probe_ttl_ms, interval_ms, max_wait_ms
+-- KEYS: record, pause, circuit (hash: failures, open_until_ms), probe, rate (the next free
+--       start, ms)
+-- ARGV: token, now_iso, now_ms, probe_ttl_ms, interval_ms, max_wait_ms
 -- Returns {attempts, 'go'|'probe', start_in_ms}, {-1, 'lost', 0}, or
 -- {wait_ms, 'paused'|'open'|'probing'|'rate', 0}.
-local rk, token, now = ARGV[1], ARGV[2], tonumber(ARGV[4])
-if redis.call('HGET', rk, 'lease') ~= token then return {-1, 'lost', 0} end
+local RECORD, PAUSE, CIRCUIT, PROBE, RATE = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local TOKEN, NOW_ISO, NOW_MS, PROBE_TTL_MS = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
+local INTERVAL_MS, MAX_WAIT_MS = tonumber(ARGV[5]), tonumber(ARGV[6])
+
+if redis.call('HGET', RECORD, 'lease') ~= TOKEN then return {-1, 'lost', 0} end
 local mode = 'go'
-if redis.call('HGET', rk, 'sending') ~= token then
-  local pause = redis.call('PTTL', KEYS[1])
+if redis.call('HGET', RECORD, 'sending') ~= TOKEN then
+  local pause = redis.call('PTTL', PAUSE)
   if pause > 0 then return {pause, 'paused', 0} end
-  local open_until = tonumber(redis.call('HGET', KEYS[2], 'open_until_ms') or '0')
-  if open_until > now then return {open_until - now, 'open', 0} end
-  local interval, max_wait = tonumber(ARGV[6]), tonumber(ARGV[7])
+  local open_until = tonumber(redis.call('HGET', CIRCUIT, 'open_until_ms') or '0')
+  if open_until > NOW_MS then return {open_until - NOW_MS, 'open', 0} end
   local t = redis.call('TIME')
   local server_ms = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
-  local start = math.max(tonumber(redis.call('GET', KEYS[4]) or '0'), server_ms)
+  local start = math.max(tonumber(redis.call('GET', RATE) or '0'), server_ms)
   local start_in = start - server_ms
-  if start_in > max_wait then return {math.ceil(start_in), 'rate', 0} end
+  if start_in > MAX_WAIT_MS then return {math.ceil(start_in), 'rate', 0} end
   if open_until > 0 then
     -- Cooldown over: half open. One probe at a time; the others wait for its verdict.
-    if not redis.call('SET', KEYS[3], token, 'NX', 'PX', ARGV[5]) then
+    if not redis.call('SET', PROBE, TOKEN, 'NX', 'PX', PROBE_TTL_MS) then
       -- Look again soon: the probe's verdict usually comes with its first reply.
-      return {math.min(redis.call('PTTL', KEYS[3]), 1000), 'probing', 0}
+      return {math.min(redis.call('PTTL', PROBE), 1000), 'probing', 0}
     end
     mode = 'probe'
   end
-  redis.call('SET', KEYS[4], string.format('%.3f', start + interval), 'PX',
-    math.ceil(start_in + interval) + 1000)
-  redis.call('HSET', rk, 'sending', token, 'updated_at', ARGV[3])
-  return {redis.call('HINCRBY', rk, 'attempts', 1), mode, math.floor(start_in)}
+  redis.call('SET', RATE, string.format('%.3f', start + INTERVAL_MS), 'PX',
+    math.ceil(start_in + INTERVAL_MS) + 1000)
+  redis.call('HSET', RECORD, 'sending', TOKEN, 'updated_at', NOW_ISO)
+  return {redis.call('HINCRBY', RECORD, 'attempts', 1), mode, math.floor(start_in)}
 end
-return {tonumber(redis.call('HGET', rk, 'attempts')), mode, 0}
+return {tonumber(redis.call('HGET', RECORD, 'attempts')), mode, 0}

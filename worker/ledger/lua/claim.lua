@@ -1,19 +1,24 @@
 -- Take the orders a message names, for one worker, under a lease.
 -- Invariant: an order is held by at most one worker at a time, and only an order that is
--- queued (never one that is completed, dead, waiting for a retry or held by another) is taken.
--- KEYS: queued, leases
--- ARGV: expiry_ms, token, now_iso, worker, record_prefix, keys...
-local expiry, token, now_iso, worker, prefix = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+-- queued (never one that is final, waiting for a retry or held by another) is taken.
+-- FINAL (the final statuses, from ledger/keys.py) is put before this script by the loader.
+-- KEYS: queued, leases, then the record of each key (in ARGV's order)
+-- ARGV: expiry_ms, token, now_iso, worker, keys...
+-- Returns 9 values per order taken, in the order ledger/ops.py reads them: key, payload,
+-- account_id, order_id, attempts, ambiguous_attempts, created_ms, deadline_ms, callback_url.
+local QUEUED, LEASES, FIRST_RECORD = KEYS[1], KEYS[2], 3
+local EXPIRY_MS, TOKEN, NOW_ISO, WORKER = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local FIRST_KEY = 5
+
 local out = {}
-for i = 6, #ARGV do
-  local key = ARGV[i]
-  local rk = prefix .. key
-  if redis.call('ZREM', KEYS[1], key) == 1 then
+for i = FIRST_KEY, #ARGV do
+  local key, rk = ARGV[i], KEYS[FIRST_RECORD + i - FIRST_KEY]
+  if redis.call('ZREM', QUEUED, key) == 1 then
     local status = redis.call('HGET', rk, 'status')
-    if status and status ~= 'completed' and status ~= 'delivered' and status ~= 'dead' then
-      redis.call('ZADD', KEYS[2], expiry, key)
-      redis.call('HSET', rk, 'status', 'submitting', 'lease', token, 'worker', worker,
-        'updated_at', now_iso)
+    if status and not FINAL[status] then
+      redis.call('ZADD', LEASES, EXPIRY_MS, key)
+      redis.call('HSET', rk, 'status', 'submitting', 'lease', TOKEN, 'worker', WORKER,
+        'updated_at', NOW_ISO)
       redis.call('HDEL', rk, 'next_attempt_at', 'waiting_for')
       local f = redis.call('HMGET', rk, 'payload', 'account_id', 'order_id', 'attempts',
         'ambiguous_attempts', 'created_ms', 'deadline_ms', 'callback_url')

@@ -2,7 +2,10 @@
 -- KEYS: pause, circuit (hash: open_until_ms)
 -- ARGV: now_ms
 -- Returns 1 when shut, 0 when open.
-if redis.call('PTTL', KEYS[1]) > 0 then return 1 end
-local open_until = tonumber(redis.call('HGET', KEYS[2], 'open_until_ms') or '0')
-if open_until > tonumber(ARGV[1]) then return 1 end
+local PAUSE, CIRCUIT = KEYS[1], KEYS[2]
+local NOW_MS = tonumber(ARGV[1])
+
+if redis.call('PTTL', PAUSE) > 0 then return 1 end
+local open_until = tonumber(redis.call('HGET', CIRCUIT, 'open_until_ms') or '0')
+if open_until > NOW_MS then return 1 end
 return 0

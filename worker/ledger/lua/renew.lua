@@ -1,12 +1,17 @@
 -- Extend the leases a live worker still holds (of orders, or of callbacks).
 -- Invariant: a lease is extended only by its holder (same token), so a lease taken over after
 -- an expiry is never given back to the worker that lost it.
--- KEYS: leases zset
--- ARGV: expiry_ms, record_prefix, lease_field (lease | cb_lease), then pairs: key, token
+-- KEYS: leases zset, then the record of each key (in ARGV's order)
+-- ARGV: expiry_ms, lease_field (lease | cb_lease), then pairs: key, token
+local LEASES, FIRST_RECORD = KEYS[1], 2
+local EXPIRY_MS, LEASE_FIELD = ARGV[1], ARGV[2]
+local FIRST_PAIR = 3
+
 local renewed = 0
-for i = 4, #ARGV, 2 do
-  if redis.call('HGET', ARGV[2] .. ARGV[i], ARGV[3]) == ARGV[i + 1] then
-    redis.call('ZADD', KEYS[1], 'XX', ARGV[1], ARGV[i])
+for n = 0, #KEYS - FIRST_RECORD do
+  local key, token = ARGV[FIRST_PAIR + 2 * n], ARGV[FIRST_PAIR + 2 * n + 1]
+  if redis.call('HGET', KEYS[FIRST_RECORD + n], LEASE_FIELD) == token then
+    redis.call('ZADD', LEASES, 'XX', EXPIRY_MS, key)
     renewed = renewed + 1
   end
 end

@@ -2,34 +2,37 @@
 -- keeps its history and its count of ambiguous attempts: a later 409 must still be read as a
 -- conflict); a dead callback is sent again, the order itself untouched.
 -- Invariant: only a dead letter is replayed, once per death.
--- KEYS: dead, queued, seq, queue, dead_callback, cb_waiting
--- ARGV: now_ms, now_iso, deadline_ms, nonce, parts_json, batch, record_prefix, stage
---       (submit|callback|any), keys...
-local now, now_iso, deadline = ARGV[1], ARGV[2], ARGV[3]
-local nonce, parts, batch, prefix = ARGV[4], cjson.decode(ARGV[5]), tonumber(ARGV[6]), ARGV[7]
-local stage = ARGV[8]
+-- KEYS: dead, queued, seq, queue, dead_callback, cb_waiting, then the record of each key (in
+--       ARGV's order)
+-- ARGV: now_ms, now_iso, deadline_ms, nonce, parts_json, batch, stage (submit|callback|any),
+--       keys...
+local DEAD, QUEUED, SEQ, QUEUE = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local DEAD_CALLBACK, CB_WAITING, FIRST_RECORD = KEYS[5], KEYS[6], 7
+local NOW_MS, NOW_ISO, DEADLINE_MS = ARGV[1], ARGV[2], ARGV[3]
+local NONCE, PARTS, BATCH = ARGV[4], cjson.decode(ARGV[5]), tonumber(ARGV[6])
+local STAGE, FIRST_KEY = ARGV[7], 8
+
 local placed, replayed = {}, {}
-for i = 9, #ARGV do
-  local key = ARGV[i]
-  local rk = prefix .. key
-  if stage ~= 'callback' and redis.call('HGET', rk, 'status') == 'dead'
-      and redis.call('ZREM', KEYS[1], key) == 1 then
+for i = FIRST_KEY, #ARGV do
+  local key, rk = ARGV[i], KEYS[FIRST_RECORD + i - FIRST_KEY]
+  if STAGE ~= 'callback' and redis.call('HGET', rk, 'status') == 'dead'
+      and redis.call('ZREM', DEAD, key) == 1 then
     redis.call('HDEL', rk, 'dead_stage', 'dead_reason', 'died_at', 'http_status', 'lease',
       'sending', 'next_attempt_at')
-    redis.call('HSET', rk, 'status', 'queued', 'attempts', 0, 'deadline_ms', deadline,
-      'updated_at', now_iso, 'replayed_at', now_iso)
+    redis.call('HSET', rk, 'status', 'queued', 'attempts', 0, 'deadline_ms', DEADLINE_MS,
+      'updated_at', NOW_ISO, 'replayed_at', NOW_ISO)
     redis.call('HINCRBY', rk, 'replays', 1)
     -- The order.failed event is moot now: a new event comes when the order ends again.
-    if redis.call('ZREM', KEYS[5], key) == 1 then redis.call('HSET', rk, 'callback', 'none') end
-    redis.call('ZADD', KEYS[2], now, key)
+    if redis.call('ZREM', DEAD_CALLBACK, key) == 1 then redis.call('HSET', rk, 'callback', 'none') end
+    redis.call('ZADD', QUEUED, NOW_MS, key)
     placed[#placed + 1] = key
     replayed[#replayed + 1] = key
-  elseif stage ~= 'submit' and redis.call('ZREM', KEYS[5], key) == 1 then
-    redis.call('HSET', rk, 'callback', 'pending', 'cb_attempts', 0, 'updated_at', now_iso)
+  elseif STAGE ~= 'submit' and redis.call('ZREM', DEAD_CALLBACK, key) == 1 then
+    redis.call('HSET', rk, 'callback', 'pending', 'cb_attempts', 0, 'updated_at', NOW_ISO)
     redis.call('HDEL', rk, 'cb_died_at')
-    redis.call('ZADD', KEYS[6], now, key)
+    redis.call('ZADD', CB_WAITING, NOW_MS, key)
     replayed[#replayed + 1] = key
   end
 end
-if #placed > 0 then push_tickets(KEYS[4], KEYS[3], nonce, parts, placed, batch) end
+if #placed > 0 then push_tickets(QUEUE, SEQ, NONCE, PARTS, placed, BATCH) end
 return replayed

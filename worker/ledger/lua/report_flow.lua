@@ -1,0 +1,31 @@
+-- Tell an API key's shared flow state what the API did with one attempt.
+-- Invariants: 'ok' closes the circuit; 'fail' counts a consecutive failure and opens the
+-- circuit at the threshold (at once after a failed probe); '429:<ms>' pauses the key for every
+-- worker, never shortening a longer pause; an answer to a probe releases it.
+-- Sent just before finish.lua, in the same round trip, and applied whether or not finish then
+-- records the attempt (the lease was lost, the order is already final): the API did answer,
+-- and the next POST of any worker must hear of it.
+-- KEYS: pause, circuit (hash: failures, open_until_ms), probe
+-- ARGV: token, flow ('ok' | 'fail' | '429:<ms>'), now_ms, threshold, cooldown_ms
+local PAUSE, CIRCUIT, PROBE = KEYS[1], KEYS[2], KEYS[3]
+local TOKEN, FLOW, NOW_MS = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local THRESHOLD, COOLDOWN_MS = tonumber(ARGV[4]), tonumber(ARGV[5])
+
+local probing = redis.call('GET', PROBE) == TOKEN
+if FLOW == 'ok' then
+  redis.call('DEL', CIRCUIT)
+  if probing then redis.call('DEL', PROBE) end
+elseif FLOW == 'fail' then
+  local failures = redis.call('HINCRBY', CIRCUIT, 'failures', 1)
+  if probing or failures >= THRESHOLD then
+    redis.call('HSET', CIRCUIT, 'open_until_ms', NOW_MS + COOLDOWN_MS)
+    if probing then redis.call('DEL', PROBE) end
+  end
+elseif string.sub(FLOW, 1, 4) == '429:' then
+  local pause_ms = tonumber(string.sub(FLOW, 5))
+  if pause_ms > 0 and redis.call('PTTL', PAUSE) < pause_ms then
+    redis.call('SET', PAUSE, '1', 'PX', pause_ms)
+  end
+  if probing then redis.call('DEL', PROBE) end
+end
+return 1
