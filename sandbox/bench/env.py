@@ -16,7 +16,6 @@ from sandbox.processes import RedisServer, free_port, start_sandbox, stop
 
 API_KEY = "bench-key"
 ACCOUNT = "bench"
-ORDERS_PATH = "/unified/ats/assessments/orders"
 
 
 def bench_orders(n: int, prefix: str) -> list[dict[str, Any]]:

@@ -13,9 +13,11 @@ import time
 from typing import Any
 
 import httpx
+from pydantic import SecretStr
 
-from sandbox.bench.env import ACCOUNT, API_KEY, ORDERS_PATH, Env, bench_orders, fresh
+from sandbox.bench.env import ACCOUNT, API_KEY, Env, bench_orders, fresh
 from sandbox.processes import spawn, stop, wait_until
+from worker.orders import ORDERS_PATH, basic_auth
 
 
 def direct_limit(env: Env, n: int, *, latency_ms: float, concurrency: int) -> tuple[float, str]:
@@ -26,7 +28,7 @@ def direct_limit(env: Env, n: int, *, latency_ms: float, concurrency: int) -> tu
     headers = {
         "x-account-id": ACCOUNT,
         "content-type": "application/json",
-        "authorization": "Basic " + _basic(API_KEY),
+        "authorization": basic_auth(SecretStr(API_KEY)),
     }
     try:
         import aiohttp  # noqa: F401 - only to know whether it is there
@@ -35,12 +37,6 @@ def direct_limit(env: Env, n: int, *, latency_ms: float, concurrency: int) -> tu
     return asyncio.run(
         _direct_aiohttp(env.api_url + ORDERS_PATH, bodies, headers, concurrency)
     ), "aiohttp"
-
-
-def _basic(user: str) -> str:
-    import base64
-
-    return base64.b64encode(f"{user}:".encode()).decode()
 
 
 async def _direct_aiohttp(

@@ -10,7 +10,6 @@ quarter of it (see the README's performance section). aiohttp is imported here o
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import re
 import time
@@ -22,10 +21,9 @@ from pydantic import SecretStr, ValidationError
 from worker import http
 from worker.backoff import parse_retry_after
 from worker.errors import AmbiguousError, PermanentError, RetryableError, SubmitError
-from worker.orders import OrderResult
+from worker.orders import ORDERS_PATH, OrderResult, basic_auth
 from worker.settings import HttpPolicy
 
-ORDERS_PATH = "/unified/ats/assessments/orders"
 Outcome = Literal["ok", "retry", "ambiguous", "permanent"]
 
 USER_AGENT = f"{http.USER_AGENT} aiohttp/{aiohttp.__version__}"
@@ -124,11 +122,6 @@ def classify_response(status: int, content: bytes, retry_after: str | None) -> O
         retry_after_s=parse_retry_after(retry_after, now_s=time.time()),
         body=scrub_error_body(content),
     )
-
-
-def basic_auth(api_key: SecretStr) -> str:
-    """StackOne's Basic auth: the API key as the user name, no password."""
-    return "Basic " + base64.b64encode(f"{api_key.get_secret_value()}:".encode()).decode()
 
 
 class StackOneClient:
