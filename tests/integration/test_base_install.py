@@ -87,22 +87,27 @@ def _run(args: list[str], *, timeout_s: float, **kwargs: object) -> str:
     return str(done.stdout)
 
 
-@pytest.mark.integration
-@pytest.mark.timeout(600)
-def test_the_base_install_imports_producer_and_enqueues_without_any_extra(
-    tmp_path: Path, redis_url: str
-) -> None:
-    """`pip install .` alone runs the sync job's enqueue and read-back against a real Redis."""
+def _venv(tmp_path: Path, extras: str = "") -> tuple[Path, str]:
+    """A fresh virtualenv with order-dispatch installed from a copy of the sources."""
     source = tmp_path / "src"
     _copy_sources(source)
     venv = tmp_path / "venv"
     _run([sys.executable, "-m", "venv", str(venv)], timeout_s=120)
     python = str(venv / "bin" / "python")
     _run(
-        [python, "-m", "pip", "install", "--quiet", "--cache-dir", str(CACHE), str(source)],
+        [python, "-m", "pip", "install", "--quiet", "--cache-dir", str(CACHE), f"{source}{extras}"],
         timeout_s=540,
     )
+    return venv, python
 
+
+@pytest.mark.integration
+@pytest.mark.timeout(600)
+def test_the_base_install_imports_producer_and_enqueues_without_any_extra(
+    tmp_path: Path, redis_url: str
+) -> None:
+    """`pip install .` alone runs the sync job's enqueue and read-back against a real Redis."""
+    venv, python = _venv(tmp_path)
     env = {
         "PATH": os.environ.get("PATH", ""),
         "DISPATCH_REDIS_URL": redis_url,
@@ -118,3 +123,36 @@ def test_the_base_install_imports_producer_and_enqueues_without_any_extra(
     assert result["accepted"] == 3
     assert result["duplicate"] == 1
     assert result["records"] == [[f"{ACCOUNT}:sync-{i}", "queued"] for i in range(3)]
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(600)
+def test_the_cli_extra_enqueues_and_reports_to_sentry_without_the_worker(
+    tmp_path: Path, redis_url: str
+) -> None:
+    """`order-dispatch[cli]` runs the command line (Sentry on) with no Celery, aiohttp or httpx."""
+    venv, python = _venv(tmp_path, "[cli]")
+    worker_only = (
+        "celery",
+        "kombu",
+        "aiohttp",
+        "httpx",
+        "uvicorn",
+        "starlette",
+        "prometheus_client",
+    )
+    probe = "import importlib.util as u, sys; print([m for m in sys.argv[1:] if u.find_spec(m)])"
+    assert _run([python, "-I", "-c", probe, *worker_only], timeout_s=60).strip() == "[]"
+
+    samples = venv.glob("lib/python*/site-packages/producer/samples/orders.jsonl")
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "DISPATCH_REDIS_URL": redis_url,
+        "DISPATCH_ACCOUNT_ID": ACCOUNT,
+        # Nothing listens there: the SDK starts, and its sends fail quietly in the background.
+        "SENTRY_DSN": "http://public@127.0.0.1:9/1",
+    }
+    cli = str(venv / "bin" / "order-dispatch")
+    out = _run([cli, "enqueue", "--json", str(next(samples))], timeout_s=60, env=env, cwd=tmp_path)
+    outcomes = [json.loads(line)["outcome"] for line in out.splitlines() if line.startswith("{")]
+    assert outcomes and set(outcomes) == {"accepted"}
