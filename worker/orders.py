@@ -19,15 +19,7 @@ import functools
 from typing import Annotated, Any, Literal, get_args
 
 from email_validator import EmailNotValidError, validate_email
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
-    Field,
-    JsonValue,
-    SecretStr,
-    ValidationError,
-)
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue, ValidationError
 
 from worker.errors import FieldError, InvalidOrder
 
@@ -35,9 +27,9 @@ from worker.errors import FieldError, InvalidOrder
 ORDERS_PATH = "/unified/ats/assessments/orders"
 
 
-def basic_auth(api_key: SecretStr) -> str:
+def basic_auth(api_key: str) -> str:
     """StackOne's Basic auth header: the API key as the user name, no password."""
-    return "Basic " + base64.b64encode(f"{api_key.get_secret_value()}:".encode()).decode()
+    return "Basic " + base64.b64encode(f"{api_key}:".encode()).decode()
 
 
 ApplicationStatusValue = Literal[

@@ -13,7 +13,6 @@ import time
 from typing import Any
 
 import httpx
-from pydantic import SecretStr
 
 from sandbox.bench.env import ACCOUNT, API_KEY, Env, bench_orders, fresh
 from sandbox.processes import spawn, stop, wait_until
@@ -28,7 +27,7 @@ def direct_limit(env: Env, n: int, *, latency_ms: float, concurrency: int) -> tu
     headers = {
         "x-account-id": ACCOUNT,
         "content-type": "application/json",
-        "authorization": basic_auth(SecretStr(API_KEY)),
+        "authorization": basic_auth(API_KEY),
     }
     try:
         import aiohttp  # noqa: F401 - only to know whether it is there

@@ -149,7 +149,7 @@ class StackOneClient:
             headers={
                 "User-Agent": USER_AGENT,
                 "Content-Type": "application/json",
-                "Authorization": basic_auth(api_key),
+                "Authorization": basic_auth(api_key.get_secret_value()),
             },
         )
 
