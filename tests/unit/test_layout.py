@@ -25,6 +25,11 @@ HOMES: dict[str, tuple[str, ...]] = {
     "httpx": ("worker/http/", "sandbox/"),
     "sentry_sdk": ("worker/obs/",),
     "prometheus_client": ("worker/obs/",),
+    # The cli and local extras: the command line, and what runs pieces on this machine.
+    "click": ("producer/cli/",),
+    "rich": ("producer/cli/", "sandbox/"),
+    "starlette": ("sandbox/",),
+    "uvicorn": ("sandbox/",),
     # The guarded transport is kombu's Redis transport: it tells redis-py's errors apart.
     "redis": (
         "worker/ledger/",
