@@ -13,6 +13,7 @@ even when others in the same batch are invalid.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -98,12 +99,8 @@ class Dispatcher:
 
     def ping(self) -> None:
         """Raise `ServiceUnavailable` unless Redis answers."""
-        try:
+        with redis_unavailable(self.settings.redis_url):
             self.redis.ping()
-        except redis.RedisError as exc:
-            raise ServiceUnavailable(
-                f"Redis at {_safe_url(self.settings.redis_url)}: {exc}"
-            ) from exc
 
     # --- enqueue --------------------------------------------------------------------------------
 
@@ -162,12 +159,8 @@ class Dispatcher:
             return []
         if dry_run:
             return [EnqueueResult(n, o.key, "accepted", None) for n, o in pending]
-        try:
+        with redis_unavailable(self.settings.redis_url):
             statuses = self.ledger.enqueue([o for _, o in pending], burst=burst)
-        except redis.RedisError as exc:
-            raise ServiceUnavailable(
-                f"Redis at {_safe_url(self.settings.redis_url)}: {exc}"
-            ) from exc
         # The script answers `accepted`, or the status of a key known before (also earlier in
         # this same batch).
         return [
@@ -195,37 +188,51 @@ class Dispatcher:
         return order_key(self._account(account_id), key_or_id)
 
     def records(self, keys: list[str]) -> list[Record | None]:
-        try:
+        with redis_unavailable(self.settings.redis_url):
             return read_records(self.redis, self.keys, keys)
-        except redis.RedisError as exc:
-            raise ServiceUnavailable(str(exc)) from exc
 
     def record(self, key: str) -> Record | None:
         return self.records([key])[0]
 
     def events(self, since: str = "0", count: int = 1000) -> list[Event]:
-        return read_events(self.redis, self.keys, since=since, count=count)
+        with redis_unavailable(self.settings.redis_url):
+            return read_events(self.redis, self.keys, since=since, count=count)
 
     def group(
         self, group: str, consumer: str, *, start: str = "0", claim_idle_ms: int = 30_000
     ) -> ResultsGroup:
         """Follow the results as `consumer` of consumer group `group` (`worker.ledger.results`)."""
-        client = connect(
-            self.settings.redis_url,
-            socket_timeout_s=30.0,
-            sentinel_master=self.settings.redis_sentinel_master,
-        )
-        return ResultsGroup(
-            client, self.keys, group, consumer, start=start, claim_idle_ms=claim_idle_ms
-        )
+        with redis_unavailable(self.settings.redis_url):
+            client = connect(
+                self.settings.redis_url,
+                socket_timeout_s=30.0,
+                sentinel_master=self.settings.redis_sentinel_master,
+            )
+            return ResultsGroup(
+                client, self.keys, group, consumer, start=start, claim_idle_ms=claim_idle_ms
+            )
 
     def follow(self, since: str = "$") -> Iterator[Event]:
-        follower = connect(
-            self.settings.redis_url,
-            socket_timeout_s=30.0,
-            sentinel_master=self.settings.redis_sentinel_master,
-        )
-        yield from follow_events(follower, self.keys, since=since)
+        with redis_unavailable(self.settings.redis_url):
+            follower = connect(
+                self.settings.redis_url,
+                socket_timeout_s=30.0,
+                sentinel_master=self.settings.redis_sentinel_master,
+            )
+            yield from follow_events(follower, self.keys, since=since)
+
+
+@contextmanager
+def redis_unavailable(url: str | None = None) -> Iterator[None]:
+    """Redis's errors as `ServiceUnavailable`, naming the server (never its password).
+
+    The one translation: callers handle one exception whichever Redis command failed.
+    """
+    try:
+        yield
+    except redis.RedisError as exc:
+        where = f"Redis at {_safe_url(url)}" if url else "Redis"
+        raise ServiceUnavailable(f"{where}: {exc}") from exc
 
 
 def _numbered(orders: Iterable[RawOrder | Line]) -> Iterator[Line]:

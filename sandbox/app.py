@@ -35,9 +35,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from worker.orders import UpstreamOrder
+from worker.orders import ORDERS_PATH, UpstreamOrder
 
-ORDERS_PATH = "/unified/ats/assessments/orders"
 TEST_URL_BASE = "https://assessments.sandbox.order-dispatch.test/t/"
 
 

@@ -12,15 +12,14 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-import time
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
-from producer.api import Dispatcher, Line
+from producer.api import Dispatcher
+from producer.samples import sample_lines
 from sandbox.listen import create_listener_app, describe
 from sandbox.processes import (
     LocalError,
@@ -30,6 +29,7 @@ from sandbox.processes import (
     start_sandbox,
     start_worker,
     stop,
+    wait_until,
 )
 from worker.ledger.records import Record
 from worker.settings import Settings
@@ -38,11 +38,6 @@ from worker.signing import new_secret
 DEMO_API_KEY = "demo-api-key"
 DEMO_ACCOUNT = "demo-account"
 FINAL = {"completed", "delivered", "dead"}
-
-
-def sample_lines() -> list[Line]:
-    text = (resources.files("producer") / "samples" / "orders.jsonl").read_text()
-    return [Line(n, line) for n, line in enumerate(text.splitlines(), start=1) if line.strip()]
 
 
 def run_demo(settings: Settings, *, timeout_s: float, console: Console) -> int:
@@ -115,15 +110,20 @@ def run_demo(settings: Settings, *, timeout_s: float, console: Console) -> int:
 def _wait(
     dispatcher: Dispatcher, keys: list[str], wanted: set[str], *, timeout_s: float, console: Console
 ) -> list[Record | None]:
-    deadline = time.monotonic() + timeout_s
-    with console.status("waiting for the worker to place the orders..."):
-        while True:
-            records = dispatcher.records(keys)
-            if all(r is not None and r.status in wanted for r in records):
-                return records
-            if time.monotonic() > deadline:
-                return records
-            time.sleep(0.2)
+    records: list[Record | None] = []
+
+    def done() -> bool:
+        nonlocal records
+        records = dispatcher.records(keys)
+        return all(r is not None and r.status in wanted for r in records)
+
+    # Out of time, the table shows where each order got to.
+    with (
+        console.status("waiting for the worker to place the orders..."),
+        contextlib.suppress(TimeoutError),
+    ):
+        wait_until(done, timeout_s=timeout_s, interval_s=0.2, what="the orders")
+    return records
 
 
 def _table(records: list[Record | None], console: Console) -> None:

@@ -23,8 +23,6 @@ from starlette.routing import Route
 
 from worker.signing import InvalidSignature, secret_bytes, verify
 
-TOLERANCE_S = 300.0
-
 
 def _event(msg_id: str, body: bytes) -> dict[str, Any] | None:
     """The delivered event, or None if the body is not a JSON object."""
@@ -60,7 +58,7 @@ def create_listener_app(
     async def receive(request: Request) -> Response:
         body = await request.body()
         try:
-            msg_id = verify(secret, request.headers, body, now_s=now(), tolerance_s=TOLERANCE_S)
+            msg_id = verify(secret, request.headers, body, now_s=now())
         except InvalidSignature as exc:
             return reject(str(exc))
         event = _event(msg_id, body)

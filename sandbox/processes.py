@@ -37,11 +37,14 @@ def wait_until(
     timeout_s: float,
     interval_s: float = 0.05,
     what: str = "condition",
-) -> None:
+) -> int:
+    """Poll `predicate` until it holds; how many times it was asked (the bench counts them)."""
     deadline = time.monotonic() + timeout_s
+    polls = 0
     while time.monotonic() < deadline:
+        polls += 1
         if predicate():
-            return
+            return polls
         time.sleep(interval_s)
     raise TimeoutError(f"timed out after {timeout_s:.0f}s waiting for {what}")
 

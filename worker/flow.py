@@ -24,15 +24,28 @@ from __future__ import annotations
 
 import random
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from worker.errors import AmbiguousError, PermanentError, SubmitError
 
 
+def _setting(name: str) -> Any:
+    """The default of a `Settings` field. The policies below state no numbers of their own:
+    built without arguments (as `LedgerConfig`'s defaults build them), they take Settings'."""
+    from worker.settings import Settings
+
+    return Settings.model_fields[name].default
+
+
+def _default_rate() -> RateLimit:
+    return RateLimit.parse(_setting("rate_limit"), max_wait_s=_setting("rate_wait_max_s"))
+
+
 @dataclass(frozen=True, slots=True)
 class CircuitPolicy:
-    threshold: int = 10
-    cooldown_s: float = 30.0
+    threshold: int = field(default_factory=lambda: _setting("circuit_threshold"))
+    cooldown_s: float = field(default_factory=lambda: _setting("circuit_cooldown_s"))
 
 
 def flow_outcome(error: SubmitError | None) -> str:
@@ -64,18 +77,18 @@ class RateLimit:
     """`limit` POSTs per `window_ms`, paced: one start every `interval_ms` (`900/minute`,
     `20/second`, `100 per 10 seconds`...)."""
 
-    limit: int = 900
-    window_ms: int = 60_000
+    limit: int = field(default_factory=lambda: _default_rate().limit)
+    window_ms: int = field(default_factory=lambda: _default_rate().window_ms)
     # A reserved start this close is slept for by the attempt (on the event loop, the order
     # still leased); a later one sends the order back to wait in the ledger.
-    max_wait_s: float = 1.0
+    max_wait_s: float = field(default_factory=lambda: _setting("rate_wait_max_s"))
 
     @property
     def interval_ms(self) -> float:
         return self.window_ms / self.limit / PACING_HEADROOM
 
     @classmethod
-    def parse(cls, text: str, *, max_wait_s: float = 1.0) -> RateLimit:
+    def parse(cls, text: str, *, max_wait_s: float) -> RateLimit:
         """Read `N/unit` or `N per [M] unit(s)`; raise ValueError for anything else."""
         match = _RATE.fullmatch(text.strip().lower())
         if match is None or int(match["amount"]) < 1:

@@ -1,4 +1,4 @@
-"""The order contract: StackOne's request and response bodies, and the order key.
+"""The order contract: StackOne's endpoint, its request and response bodies, and the order key.
 
 Two layers, modelled once:
 
@@ -14,6 +14,7 @@ The body POSTed is the enqueued order, field for field, minus nulls (`order_body
 
 from __future__ import annotations
 
+import base64
 import functools
 from typing import Annotated, Any, Literal, get_args
 
@@ -21,6 +22,15 @@ from email_validator import EmailNotValidError, validate_email
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue, ValidationError
 
 from worker.errors import FieldError, InvalidOrder
+
+# StackOne's endpoint for placing an order: the worker POSTs to it, the sandbox serves it.
+ORDERS_PATH = "/unified/ats/assessments/orders"
+
+
+def basic_auth(api_key: str) -> str:
+    """StackOne's Basic auth header: the API key as the user name, no password."""
+    return "Basic " + base64.b64encode(f"{api_key}:".encode()).decode()
+
 
 ApplicationStatusValue = Literal[
     "active",

@@ -2,7 +2,8 @@
 
 `Settings()` is built once at each entry point (the CLI, the worker process, the bench) and passed
 down; nothing reads `os.environ` at import time. Related knobs are handed out as small frozen
-policies (`RetryPolicy`, `HttpPolicy`) so that pure functions take only what they use.
+policies (`RetryPolicy`, `HttpPolicy`) so that pure functions take only what they use. Every
+default is stated here once, in `Settings`: the policies have none of their own.
 """
 
 from __future__ import annotations
@@ -28,23 +29,23 @@ DEFAULT_CALLBACK_SCHEDULE_S = (0.0, 5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0
 
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
-    """When to try a failed POST again, and when to give up."""
+    """When to try a failed POST again, and when to give up (`Settings.retry_policy`)."""
 
-    base_s: float = 1.0
-    cap_s: float = 600.0
-    max_attempts: int = 25
-    deadline_s: float = 86400.0
-    # A Retry-After longer than this is not believed (a broken proxy can send a year).
+    base_s: float
+    cap_s: float
+    max_attempts: int
+    deadline_s: float
+    # Not a setting: a Retry-After longer than this is not believed (a proxy can send a year).
     retry_after_cap_s: float = 3600.0
 
 
 @dataclass(frozen=True, slots=True)
 class HttpPolicy:
-    """How the worker talks to the API."""
+    """How the worker talks to the API (`Settings.http_policy`)."""
 
     api_url: str
     timeout_s: float
-    connect_timeout_s: float = 10.0
+    connect_timeout_s: float
 
 
 def _split_csv(value: object) -> object:
@@ -159,7 +160,8 @@ class Settings(BaseSettings):
     def _rate_limit(cls, value: str) -> str:
         from worker.flow import RateLimit
 
-        RateLimit.parse(value)  # raises ValueError saying what a rate limit looks like
+        # Only the text is checked here; raises ValueError saying what a rate limit looks like.
+        RateLimit.parse(value, max_wait_s=0.0)
         return value
 
     @field_validator("redis_url")
@@ -192,6 +194,7 @@ class Settings(BaseSettings):
         return HttpPolicy(
             api_url=self.api_url,
             timeout_s=self.http_timeout_s,
+            # Connecting takes 10 s at most, and never longer than the whole request.
             connect_timeout_s=min(10.0, self.http_timeout_s),
         )
 

@@ -11,11 +11,10 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-import redis
 from pydantic import ValidationError
 from rich.console import Console
 
-from producer.api import Dispatcher
+from producer.api import Dispatcher, redis_unavailable
 from worker.errors import ConfigurationError, ServiceUnavailable
 from worker.settings import Settings, describe_errors
 
@@ -37,14 +36,16 @@ def load_settings(*, quiet: bool = False) -> Settings:
 
 @contextmanager
 def service_errors() -> Iterator[None]:
-    """Translate our errors into messages and exit codes, at this one boundary."""
+    """Translate our errors into messages and exit codes, at this one boundary.
+
+    Commands that read Redis outside the `Dispatcher` (stats, dead letters) meet its errors raw:
+    `redis_unavailable` turns them into the same `ServiceUnavailable`.
+    """
     try:
-        yield
+        with redis_unavailable():
+            yield
     except ServiceUnavailable as exc:
         err.print(f"[red]service unavailable[/]: {exc}")
-        sys.exit(EX_UNAVAILABLE)
-    except redis.RedisError as exc:
-        err.print(f"[red]service unavailable[/]: Redis: {exc}")
         sys.exit(EX_UNAVAILABLE)
     except ConfigurationError as exc:
         err.print(f"[red]configuration error[/]: {exc}")

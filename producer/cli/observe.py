@@ -30,7 +30,6 @@ from producer.cli.common import (
 from worker.counters import LATENCY_BUCKETS_MS
 from worker.ledger.connect import connect
 from worker.ledger.keys import FlowKeys, Keys
-from worker.obs.metrics import serve_metrics
 from worker.obs.snapshot import Snapshot, heartbeats, live_workers, snapshot
 from worker.settings import Settings
 
@@ -174,6 +173,9 @@ def health(name: str | None, max_age_s: float, as_json: bool) -> None:
 @click.option("--port", type=click.IntRange(1, 65535), default=9808, show_default=True)
 def metrics(host: str, port: int) -> None:
     """Serve Prometheus metrics on http://HOST:PORT/metrics until Ctrl-C."""
+    # prometheus-client comes with the worker extra; the other commands run without it.
+    from worker.obs.metrics import serve_metrics
+
     settings = load_settings()
     try:
         serve_metrics(

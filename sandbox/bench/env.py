@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,23 +10,19 @@ from typing import Any
 
 import redis
 
+from producer.samples import example_order
 from sandbox.control import SandboxControl
 from sandbox.processes import RedisServer, free_port, start_sandbox, stop
 
 API_KEY = "bench-key"
 ACCOUNT = "bench"
-ORDERS_PATH = "/unified/ats/assessments/orders"
 
 
 def bench_orders(n: int, prefix: str) -> list[dict[str, Any]]:
     """`n` valid orders of about 2 KB, like the StackOne example."""
-    from importlib import resources
-
-    text = (resources.files("producer") / "samples" / "orders.jsonl").read_text()
-    base = json.loads(text.splitlines()[0])
     out = []
     for i in range(n):
-        order = json.loads(json.dumps(base))
+        order = example_order()
         order["id"] = f"{prefix}-{i:06d}"
         order["candidate"]["emails"] = [{"type": "work", "value": f"c{i}@example.org"}]
         out.append(order)
@@ -66,14 +60,3 @@ def fresh(env: Env, latency_ms: float) -> Any:
     env.control.reset()
     env.control.faults(latency_ms=latency_ms)
     return client
-
-
-def wait_count(client: Any, key: str, field: str, n: int, *, timeout_s: float) -> int:
-    deadline = time.monotonic() + timeout_s
-    polls = 0
-    while time.monotonic() < deadline:
-        polls += 1
-        if int(client.hget(key, field) or 0) >= n:
-            return polls
-        time.sleep(0.02)
-    raise TimeoutError(f"{field} did not reach {n} within {timeout_s}s")

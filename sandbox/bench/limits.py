@@ -14,8 +14,9 @@ from typing import Any
 
 import httpx
 
-from sandbox.bench.env import ACCOUNT, API_KEY, ORDERS_PATH, Env, bench_orders, fresh
+from sandbox.bench.env import ACCOUNT, API_KEY, Env, bench_orders, fresh
 from sandbox.processes import spawn, stop, wait_until
+from worker.orders import ORDERS_PATH, basic_auth
 
 
 def direct_limit(env: Env, n: int, *, latency_ms: float, concurrency: int) -> tuple[float, str]:
@@ -26,7 +27,7 @@ def direct_limit(env: Env, n: int, *, latency_ms: float, concurrency: int) -> tu
     headers = {
         "x-account-id": ACCOUNT,
         "content-type": "application/json",
-        "authorization": "Basic " + _basic(API_KEY),
+        "authorization": basic_auth(API_KEY),
     }
     try:
         import aiohttp  # noqa: F401 - only to know whether it is there
@@ -35,12 +36,6 @@ def direct_limit(env: Env, n: int, *, latency_ms: float, concurrency: int) -> tu
     return asyncio.run(
         _direct_aiohttp(env.api_url + ORDERS_PATH, bodies, headers, concurrency)
     ), "aiohttp"
-
-
-def _basic(user: str) -> str:
-    import base64
-
-    return base64.b64encode(f"{user}:".encode()).decode()
 
 
 async def _direct_aiohttp(
@@ -121,22 +116,22 @@ def peer(env: Env, n: int, *, latency_ms: float, concurrency: int) -> float:
     try:
         bodies = [(o["id"], json.dumps(o)) for o in bench_orders(n + 1, f"peer{int(latency_ms)}")]
         bench_peer.place.delay(*bodies[0])  # warm up: the worker is ready when this is done
-        _wait_count_key(client, "peer:done", 1, timeout_s=60)
+        _wait_done(client, 1, timeout_s=60)
         client.delete("peer:done")
         started = time.perf_counter()
         with bench_peer.app.producer_or_acquire() as producer:
             for order_id, body in bodies[1:]:
                 bench_peer.place.apply_async((order_id, body), producer=producer)
-        _wait_count_key(client, "peer:done", n, timeout_s=240)
+        _wait_done(client, n, timeout_s=240)
         return n / (time.perf_counter() - started)
     finally:
         stop(proc, timeout_s=30)
 
 
-def _wait_count_key(client: Any, key: str, n: int, *, timeout_s: float) -> None:
+def _wait_done(client: Any, n: int, *, timeout_s: float) -> None:
     wait_until(
-        lambda: int(client.get(key) or 0) >= n,
+        lambda: int(client.get("peer:done") or 0) >= n,
         timeout_s=timeout_s,
         interval_s=0.02,
-        what=key,
+        what=f"{n} peer tasks done",
     )

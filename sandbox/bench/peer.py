@@ -15,6 +15,8 @@ import httpx
 import redis
 from celery import Celery
 
+from worker.orders import ORDERS_PATH
+
 app = Celery("bench_peer", broker=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:1/0"))
 app.conf.update(
     task_serializer="json",
@@ -41,7 +43,7 @@ _redis = redis.Redis.from_url(
 @app.task(name="bench_peer.place")
 def place(order_id: str, body: str) -> None:
     reply = _client.post(
-        "/unified/ats/assessments/orders",
+        ORDERS_PATH,
         content=body,
         headers={"x-account-id": "bench", "content-type": "application/json"},
     )

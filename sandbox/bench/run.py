@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from producer.api import Dispatcher
-from sandbox.bench.env import ACCOUNT, API_KEY, Env, bench_env, bench_orders, fresh, wait_count
+from sandbox.bench.env import ACCOUNT, API_KEY, Env, bench_env, bench_orders, fresh
 from sandbox.bench.limits import direct_limit, peer
 from sandbox.processes import start_worker, stop, wait_until
 from worker.ledger.keys import Keys
@@ -107,7 +107,12 @@ def end_to_end(
         client.config_resetstat()
         started = time.perf_counter()
         dispatcher.enqueue_many(orders)
-        polls = wait_count(client, Keys().counters, "orders_completed", n, timeout_s=240)
+        polls = wait_until(
+            lambda: int(client.hget(Keys().counters, "orders_completed") or 0) >= n,
+            timeout_s=240,
+            interval_s=0.02,
+            what=f"{n} completed orders",
+        )
         elapsed = time.perf_counter() - started
         calls = {
             k.removeprefix("cmdstat_"): v["calls"] for k, v in client.info("commandstats").items()

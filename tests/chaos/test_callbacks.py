@@ -26,7 +26,7 @@ from starlette.routing import Route
 from producer.api import Dispatcher
 from sandbox.processes import ThreadServer, free_port, wait_until
 from tests.conftest import Sandbox, WorkerFactory
-from tests.factories import make_order, run_cli, wait_final
+from tests.factories import enqueue, make_order, run_cli, wait_final
 from worker import outcomes
 from worker.signing import new_secret
 
@@ -81,12 +81,6 @@ def callback_env(url: str, schedule: str) -> dict[str, str]:
         "DISPATCH_CALLBACK_SECRET": SECRET,
         "DISPATCH_CALLBACK_SCHEDULE_S": schedule,
     }
-
-
-def enqueue(dispatcher: Dispatcher, n: int, **kwargs: Any) -> list[str]:
-    report = dispatcher.enqueue_many([make_order(i) for i in range(n)], **kwargs)
-    assert report.accepted == n, report.results
-    return [r.key for r in report.results if r.key]
 
 
 def test_callbacks_retry_with_a_stable_webhook_id_until_delivered(

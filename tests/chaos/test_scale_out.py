@@ -11,14 +11,9 @@ import pytest
 from producer.api import Dispatcher
 from sandbox.processes import kill, wait_until
 from tests.conftest import Sandbox, WorkerFactory
-from tests.factories import make_order, wait_final
+from tests.factories import enqueue, wait_final
 
 pytestmark = pytest.mark.chaos
-
-
-def enqueue(dispatcher: Dispatcher, n: int) -> list[str]:
-    report = dispatcher.enqueue_many([make_order(i) for i in range(n)])
-    return [r.key for r in report.results if r.key]
 
 
 def max_in_any_window(times: list[float], window_s: float) -> int:

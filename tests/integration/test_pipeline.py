@@ -9,11 +9,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from producer.api import Dispatcher
+from sandbox.app import TEST_URL_BASE
 from tests.conftest import ACCOUNT, Sandbox, WorkerFactory, make_settings
 from tests.factories import make_order, wait_final
 from worker.ledger.records import read_events
-
-TEST_URL_BASE = "https://assessments.sandbox.order-dispatch.test/t/"
 
 
 def test_orders_flow_to_the_api_once_each_and_come_back_with_test_urls(

@@ -438,18 +438,26 @@ def test_requirements_lock_pins_the_runtime_closure_and_no_dev_tools() -> None:
         assert match, f"not an exact pin: {line!r}"
         pins[canonicalize_name(match.group(1))] = match.group(2)
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
-    for dependency in project["dependencies"]:
-        requirement = Requirement(dependency)
+    # The image installs `.[all]`: the base dependencies and every extra but dev (an extra that
+    # names the package itself only gathers the others).
+    extras = project["optional-dependencies"]
+    runtime_requirements = [Requirement(d) for d in project["dependencies"]] + [
+        Requirement(d)
+        for extra, deps in extras.items()
+        if extra != "dev"
+        for d in deps
+        if canonicalize_name(Requirement(d).name) != "order-dispatch"
+    ]
+    for requirement in runtime_requirements:
+        dependency = str(requirement)
         name = canonicalize_name(requirement.name)
         assert name in pins, f"{name} is a dependency but is not pinned"
         assert requirement.specifier.contains(pins[name]), f"{name}=={pins[name]} vs {dependency}"
     assert "flower" in pins, "Flower runs from the image"
     # A dev tool may also be a runtime dependency's dependency (PyYAML, through
     # uvicorn[standard]); only those that are not must stay out of the image.
-    runtime = _installed_closure([Requirement(d) for d in project["dependencies"]])
-    dev_tools = {
-        canonicalize_name(Requirement(d).name) for d in project["optional-dependencies"]["dev"]
-    }
+    runtime = _installed_closure(runtime_requirements)
+    dev_tools = {canonicalize_name(Requirement(d).name) for d in extras["dev"]}
     leaked = (dev_tools - runtime) & set(pins)
     assert not leaked, f"dev tools in the image's pins: {sorted(leaked)}"
     assert "order-dispatch" not in pins

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
@@ -13,7 +14,9 @@ from hypothesis import strategies as st
 from worker.backoff import delay_s, next_delay_s, parse_retry_after
 from worker.settings import RetryPolicy
 
-POLICY = RetryPolicy()  # base 1 s, cap 600 s, 25 attempts, 24 h, Retry-After believed up to 1 h
+# The shipped defaults (Settings), stated here because the tests below compute with them;
+# Retry-After is believed up to 1 h.
+POLICY = RetryPolicy(base_s=1.0, cap_s=600.0, max_attempts=25, deadline_s=86400.0)
 NOW = datetime(2025, 6, 1, 12, 0, 0, tzinfo=UTC)
 NOW_S = NOW.timestamp()
 DAY = 86400.0
@@ -77,7 +80,7 @@ def test_long_retry_after_is_honoured_up_to_its_cap(retry_after: float, expected
 
 
 def test_the_cap_is_respected_for_huge_attempt_numbers() -> None:
-    policy = RetryPolicy(base_s=1, cap_s=5)
+    policy = replace(POLICY, base_s=1, cap_s=5)
     delays = [
         delay_s(n, retry_after_s=None, policy=policy, rng=random.Random(n))
         for n in range(10, 10_000, 97)
@@ -197,7 +200,7 @@ def test_delay_that_ends_at_the_deadline_is_allowed() -> None:
     delay = next_delay_s(
         0,
         retry_after_s=10.0,
-        policy=RetryPolicy(base_s=1, cap_s=1),
+        policy=replace(POLICY, base_s=1, cap_s=1),
         now_s=NOW_S,
         deadline_s=NOW_S + 10.0,
         rng=random.Random(0),

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import json
-from importlib import resources
 from typing import Any
 
 import pytest
@@ -12,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import BaseModel
 
+from producer.samples import sample_texts
 from worker.errors import FieldError, InvalidOrder
 from worker.orders import (
     APPLICATION_STATUSES,
@@ -231,13 +231,8 @@ def test_example_order_validates_from_json_text(encode: Any) -> None:
     assert json.loads(body) == EXAMPLE_ORDER
 
 
-def _sample_lines() -> list[str]:
-    text = resources.files("producer").joinpath("samples/orders.jsonl").read_text(encoding="utf-8")
-    return [line for line in text.splitlines() if line.strip()]
-
-
 def test_sample_orders_all_validate_and_first_is_the_example() -> None:
-    lines = _sample_lines()
+    lines = sample_texts()
     assert lines
     for number, line in enumerate(lines, start=1):
         _, body = parse_order(line, max_bytes=MAX_BYTES)

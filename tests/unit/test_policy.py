@@ -12,7 +12,7 @@ from worker.errors import AmbiguousError, PermanentError, RetryableError, Submit
 from worker.policy import AmbiguityPolicy, Dead, Decision, Retry, decide, out_of_budget
 from worker.settings import RetryPolicy
 
-POLICY = RetryPolicy()  # 25 attempts, 24 h, base 1 s, cap 600 s
+POLICY = RetryPolicy(base_s=1.0, cap_s=600.0, max_attempts=25, deadline_s=86400.0)  # the defaults
 NOW_S = 1_750_000_000.0
 DEADLINE_S = NOW_S + 86400.0
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import sentry_sdk
 
-from tests.factories import example_order
+from producer.samples import example_order
 from worker.obs.sentry import (
     Scrubber,
     init_sentry,

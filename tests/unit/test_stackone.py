@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -20,16 +19,16 @@ import pytest
 from aiohttp import web
 from pydantic import SecretStr
 
+from sandbox.processes import free_port
 from worker.errors import AmbiguousError, PermanentError, RetryableError, SubmitError
 from worker.http.stackone import (
-    ORDERS_PATH,
     TRANSPORT_OUTCOMES,
     StackOneClient,
     classify_status,
     classify_transport_error,
     scrub_error_body,
 )
-from worker.orders import OrderResult
+from worker.orders import ORDERS_PATH, OrderResult
 from worker.process.eventloop import LoopThread
 from worker.settings import HttpPolicy
 
@@ -265,12 +264,6 @@ def test_only_errors_before_sending_are_retried_blindly(exc_type: type[BaseExcep
         exc_type, (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError)
     )
     assert isinstance(error, RetryableError) == before_sending
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def raw_server(api: Api, then: bytes | None) -> str:

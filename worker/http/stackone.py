@@ -10,7 +10,6 @@ quarter of it (see docs/performance.md). aiohttp is imported here only.
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import re
 import time
@@ -22,10 +21,9 @@ from pydantic import SecretStr, ValidationError
 from worker import http
 from worker.backoff import parse_retry_after
 from worker.errors import AmbiguousError, PermanentError, RetryableError, SubmitError
-from worker.orders import OrderResult
+from worker.orders import ORDERS_PATH, OrderResult, basic_auth
 from worker.settings import HttpPolicy
 
-ORDERS_PATH = "/unified/ats/assessments/orders"
 Outcome = Literal["ok", "retry", "ambiguous", "permanent"]
 
 USER_AGENT = f"{http.USER_AGENT} aiohttp/{aiohttp.__version__}"
@@ -126,11 +124,6 @@ def classify_response(status: int, content: bytes, retry_after: str | None) -> O
     )
 
 
-def basic_auth(api_key: SecretStr) -> str:
-    """StackOne's Basic auth: the API key as the user name, no password."""
-    return "Basic " + base64.b64encode(f"{api_key.get_secret_value()}:".encode()).decode()
-
-
 class StackOneClient:
     """POSTs assessment orders from the worker's event loop (make it inside the running loop).
 
@@ -156,7 +149,7 @@ class StackOneClient:
             headers={
                 "User-Agent": USER_AGENT,
                 "Content-Type": "application/json",
-                "Authorization": basic_auth(api_key),
+                "Authorization": basic_auth(api_key.get_secret_value()),
             },
         )
 

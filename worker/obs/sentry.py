@@ -24,7 +24,7 @@ from typing import Any, cast
 from urllib.parse import urlsplit
 
 import sentry_sdk
-from sentry_sdk.integrations.celery import CeleryIntegration
+from sentry_sdk.integrations import DidNotEnable, Integration
 from sentry_sdk.integrations.logging import LoggingIntegration
 from sentry_sdk.scrubber import DEFAULT_DENYLIST, EventScrubber
 from sentry_sdk.types import Breadcrumb, BreadcrumbHint, Event, Hint
@@ -149,6 +149,15 @@ TRANSPORT_QUEUE_SIZE = 10_000
 SHUTDOWN_TIMEOUT_S = 10.0
 
 
+def _celery() -> list[Integration]:
+    """Celery's integration where Celery is installed: the CLI extra reports without it."""
+    try:
+        from sentry_sdk.integrations.celery import CeleryIntegration
+    except DidNotEnable:
+        return []
+    return [CeleryIntegration(monitor_beat_tasks=False, propagate_traces=True)]
+
+
 def init_sentry(settings: Settings, *, component: str) -> bool:
     """Start the SDK for this process (`component`: worker, cli...). False without a DSN."""
     global _scrubber
@@ -179,7 +188,7 @@ def init_sentry(settings: Settings, *, component: str) -> bool:
         before_breadcrumb=scrubber.before_breadcrumb,
         trace_propagation_targets=propagation_targets(settings),
         integrations=[
-            CeleryIntegration(monitor_beat_tasks=False, propagate_traces=True),
+            *_celery(),
             # Log lines are breadcrumbs, never events: a dead order is reported once, below.
             LoggingIntegration(level=logging.INFO, event_level=None),
         ],
