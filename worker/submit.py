@@ -100,8 +100,7 @@ async def attempt_order(ctx: AttemptContext, claim: Claim) -> str:
         policy=ctx.retry,
     ):
         error = "attempts or time used up before this attempt"
-        await _die(ctx, claim, "exhausted", None, error, now_s=now)
-        return "dead"
+        return await _die(ctx, claim, "exhausted", None, error, now_s=now)
     gate = await ledger.begin(claim)
     if gate.verdict == "lost":
         step("order.lease_lost", order_key=claim.key, outcome="skipped")
@@ -122,7 +121,7 @@ async def attempt_order(ctx: AttemptContext, claim: Claim) -> str:
     latency_ms = round((time.monotonic() - started) * 1000, 1)
     now = ctx.clock()
     entry = _history(ctx, claim, now, "completed", None, latency_ms)
-    await ledger.finish(
+    recorded = await ledger.finish(
         claim,
         outcomes.completed(
             claim,
@@ -136,6 +135,8 @@ async def attempt_order(ctx: AttemptContext, claim: Claim) -> str:
             callback_delay_s=ctx.callback_first_delay_s,
         ),
     )
+    if not recorded:
+        return _refused(claim, "completed")
     if result.test_url:
         step(
             "order.completed",
@@ -177,7 +178,8 @@ async def _postpone(
     """A shared gate is shut: wait in the ledger (no attempt used, no slot held)."""
     delay_s = wait_with_jitter(wait_s, ctx.rng)
     outcome = outcomes.postponed(now_s=ctx.clock(), delay_s=delay_s, reason=reason, counted=counted)
-    await ctx.ledger.finish(claim, outcome)
+    if not await ctx.ledger.finish(claim, outcome):
+        return _refused(claim, reason)
     step(
         "order.postponed",
         order_key=claim.key,
@@ -199,9 +201,9 @@ async def _die(
     ambiguous: bool = False,
     latency_ms: float | None = None,
     history: dict[str, object] | None = None,
-) -> None:
+) -> str:
     status = error.http_status if error else None
-    await ctx.ledger.finish(
+    recorded = await ctx.ledger.finish(
         claim,
         outcomes.dead(
             claim,
@@ -218,6 +220,8 @@ async def _die(
             callback_delay_s=ctx.callback_first_delay_s,
         ),
     )
+    if not recorded:
+        return _refused(claim, reason)
     step(
         "order.dead",
         level=logging.WARNING,
@@ -229,6 +233,7 @@ async def _die(
     )
     if ctx.on_dead is not None:
         ctx.on_dead(claim, "submit", reason, error)
+    return "dead"
 
 
 async def _failed(ctx: AttemptContext, claim: Claim, error: SubmitError, latency_ms: float) -> str:
@@ -248,7 +253,7 @@ async def _failed(ctx: AttemptContext, claim: Claim, error: SubmitError, latency
     answered_ms = latency_ms if error.http_status is not None else None
     if isinstance(decision, Dead):
         text = error.describe() + (f" {error.body}" if error.body else "")
-        await _die(
+        return await _die(
             ctx,
             claim,
             decision.reason,
@@ -259,8 +264,7 @@ async def _failed(ctx: AttemptContext, claim: Claim, error: SubmitError, latency
             latency_ms=answered_ms,
             history=entry,
         )
-        return "dead"
-    await ctx.ledger.finish(
+    recorded = await ctx.ledger.finish(
         claim,
         outcomes.retrying(
             now_s=now,
@@ -272,6 +276,8 @@ async def _failed(ctx: AttemptContext, claim: Claim, error: SubmitError, latency
             flow=flow_outcome(error),
         ),
     )
+    if not recorded:
+        return _refused(claim, error.kind)
     step(
         "order.retry_scheduled",
         order_key=claim.key,
@@ -281,3 +287,17 @@ async def _failed(ctx: AttemptContext, claim: Claim, error: SubmitError, latency
         delay_s=round(decision.delay_s, 3),
     )
     return "retry"
+
+
+def _refused(claim: Claim, outcome: str) -> str:
+    """The ledger refused the outcome: this worker no longer held the lease (it was paused or
+    cut off past it) or the order had ended. Nothing shared changed; say so, once."""
+    step(
+        "order.refused",
+        level=logging.WARNING,
+        order_key=claim.key,
+        attempt=claim.attempts,
+        outcome="refused",
+        would_have_been=outcome,
+    )
+    return "refused"

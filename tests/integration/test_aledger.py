@@ -29,7 +29,7 @@ def orders(n: int) -> list[NewOrder]:
 
 def run_ledger(redis_url: str, steps: object) -> object:
     async def main() -> object:
-        client = connect_async(redis_url, max_connections=4)
+        client = connect_async(redis_url, max_connections=4, sentinel_master="mymaster")
         ledger = AsyncLedger(LedgerOps(CONFIG), client)
         try:
             return await steps(ledger)  # type: ignore[operator]

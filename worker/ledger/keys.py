@@ -37,6 +37,13 @@ class Keys:
         return f"{self.prefix}:queued"
 
     @property
+    def reserved(self) -> str:
+        """Zset key -> ms until which a worker holds a message naming it and waits for room to
+        claim it; renewed by that worker's keeper, removed once claimed or handed back. A lapsed
+        entry means the worker died holding the message. No expiry."""
+        return f"{self.prefix}:reserved"
+
+    @property
     def waiting(self) -> str:
         """Zset key -> ms when its next attempt is due (the durable retry schedule)."""
         return f"{self.prefix}:waiting"

@@ -37,6 +37,7 @@ class PumpScan:
     cb_due: list[str]
     cb_lost: list[str]
     queue_empty: bool
+    orphaned: list[str]
 
 
 class LedgerOps:
@@ -105,8 +106,8 @@ class LedgerOps:
         return Op.one("gates", [flow.pause, flow.circuit], [int(self.clock() * 1000)], bool)
 
     def finish(self, claim: Claim, outcome: Finish) -> Op[bool]:
-        """The flow state first (whatever finish then decides: the API did answer), then the
-        record, both in one round trip; the reply is finish's."""
+        """The flow state first (if this worker still holds the lease), then the record, both in
+        one round trip; the reply is finish's."""
         k, cfg = self.keys, self.config
         now_ms = int(self.clock() * 1000)
         calls = []
@@ -115,7 +116,7 @@ class LedgerOps:
             calls.append(
                 Call(
                     "report_flow",
-                    [flow.pause, flow.circuit, flow.probe],
+                    [flow.pause, flow.circuit, flow.probe, k.record(claim.key)],
                     [
                         claim.token,
                         outcome.flow,
@@ -169,13 +170,19 @@ class LedgerOps:
     def pump_scan(self) -> Op[PumpScan]:
         now = self.clock()
         k = self.keys
-        keys = [k.waiting, k.leases, k.cb_waiting, k.cb_leases, self.config.queue]
+        keys = [k.waiting, k.leases, k.cb_waiting, k.cb_leases, self.config.queue, k.reserved]
         args = [int(now * 1000), self.config.pump_limit]
 
         def parse(reply: list[Any]) -> PumpScan:
-            due, lost, cb_due, cb_lost, queue_empty = reply
+            due, lost, cb_due, cb_lost, queue_empty, orphaned = reply
             return PumpScan(
-                now, list(due), list(lost), list(cb_due), list(cb_lost), queue_empty == 1
+                now,
+                list(due),
+                list(lost),
+                list(cb_due),
+                list(cb_lost),
+                queue_empty == 1,
+                list(orphaned),
             )
 
         return Op.one("pump_scan", keys, args, parse)
@@ -189,12 +196,14 @@ class LedgerOps:
             "pump_orders",
             [
                 *(k.waiting, k.leases, k.queued, k.ticket_seq, cfg.queue, k.dead, k.events),
+                *(k.reserved, k.counters),
                 *self.records([*scan.due, *scan.lost]),
             ],
             [
                 *(now_ms, iso(now), limit, cfg.batch_max, cfg.batch_spread, nonce),
                 *(self.parts_json, stale_ms, int(cfg.hold_ambiguous), cfg.ttl_s),
-                *(cfg.stream_maxlen, empty, len(scan.due), *scan.due, *scan.lost),
+                *(cfg.stream_maxlen, empty, len(scan.due), json.dumps(scan.orphaned)),
+                *(*scan.due, *scan.lost),
             ],
         )
         callbacks = Call(

@@ -32,6 +32,8 @@ SCRIPTS: dict[str, tuple[str, ...]] = {
     "report_flow": (),
     "finish": ("final",),
     "renew": (),
+    "reserve": (),
+    "unreserve": (),
     "pump_scan": (),
     "pump_orders": ("tickets", "moves"),
     "pump_callbacks": ("tickets", "moves"),

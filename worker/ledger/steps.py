@@ -95,6 +95,21 @@ class Ledger:
         """Extend the leases of (key, token) pairs this worker still holds."""
         return self.run(self.ops.renew(held, callbacks=callbacks))
 
+    def reserve(self, order_keys: Sequence[str]) -> int:
+        """Note (or renew the note) that this worker holds a message naming `order_keys` and
+        waits for room to claim them: the pump then leaves them be while the note is alive,
+        and republishes them first in line once it lapses (the worker died)."""
+        if not order_keys:
+            return 0
+        lease_ms = int(self.config.lease_s * 1000)
+        keys = [self.keys.queued, self.keys.reserved]
+        return int(self.run(Op.one("reserve", keys, [lease_ms, *order_keys], int)))
+
+    def unreserve(self, order_keys: Sequence[str]) -> None:
+        """The message naming `order_keys` is done with (claimed, or handed back)."""
+        if order_keys:
+            self.run(Op.one("unreserve", [self.keys.reserved], list(order_keys), int))
+
     def heartbeat(self, node: str) -> None:
         """Say that worker `node` is alive (read by `order-dispatch health` and the exporter)."""
         self.redis.zadd(self.keys.workers, {node: int(self.clock() * 1000)})

@@ -19,7 +19,7 @@ import os
 import socket
 import sys
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 from pydantic import ValidationError
 
@@ -36,31 +36,11 @@ from worker.ledger.steps import Ledger, LedgerConfig
 from worker.logs import step
 from worker.obs.sentry import report_dead, report_missing_test_url
 from worker.process.eventloop import LoopThread
+from worker.process.held import Held, Reserved
 from worker.settings import EX_CONFIG, Settings, describe_errors
 from worker.submit import AttemptContext, attempt_batch
 
 PUMP_INTERVAL_S = 1.0
-
-
-class Held:
-    """The (key, token) pairs of the leases this process holds, shared by its threads."""
-
-    def __init__(self) -> None:
-        self._items: dict[str, str] = {}
-        self._lock = threading.Lock()
-
-    def add(self, pairs: Iterable[tuple[str, str]]) -> None:
-        with self._lock:
-            self._items.update(pairs)
-
-    def discard(self, key: str, token: str) -> None:
-        with self._lock:
-            if self._items.get(key) == token:
-                del self._items[key]
-
-    def pairs(self) -> list[tuple[str, str]]:
-        with self._lock:
-            return list(self._items.items())
 
 
 class Runtime:
@@ -71,6 +51,7 @@ class Runtime:
         self.ledger = Ledger(self.redis, LedgerConfig.from_settings(settings))
         self.held_orders = Held()
         self.held_callbacks = Held()
+        self.reserved = Reserved()
         self._local = threading.local()
         self._stop = threading.Event()
         self._keeper: threading.Thread | None = None
@@ -83,12 +64,28 @@ class Runtime:
     # --- orders: on the event loop ----------------------------------------------------------------
 
     def dispatch(self, keys: Sequence[str]) -> list[str]:
-        """Claim the orders among `keys` and make one attempt at each; wait until all are done."""
+        """Claim the orders among `keys` and make one attempt at each; wait until all are done.
+
+        While the message waits for room, its orders are noted as held by this worker (and the
+        keeper renews the note): if the worker dies, the pump puts them first in line within a
+        lease; while it lives, nothing republishes them. A message that failed keeps its note
+        until it lapses, so its orders come back the same way."""
         with self._loop_lock:
             if self._loop is None:
                 self._loop = LoopThread()
             loop = self._loop
-        return loop.run(self._dispatch(keys))
+        ledger = self._thread_ledger()
+        ledger.reserve(keys)
+        token = self.reserved.add(keys)
+        try:
+            done = loop.run(self._dispatch(keys))
+        except ShuttingDown:
+            ledger.unreserve(keys)  # handed back: the message returns to the queue at once
+            raise
+        finally:
+            self.reserved.discard(token)
+        ledger.unreserve(keys)
+        return done
 
     async def _dispatch(self, keys: Sequence[str]) -> list[str]:
         if self._attempts is None:  # only the loop's thread gets here: no race
@@ -186,6 +183,7 @@ class Runtime:
             try:
                 self.ledger.renew(self.held_orders.pairs())
                 self.ledger.renew(self.held_callbacks.pairs(), callbacks=True)
+                self.ledger.reserve(self.reserved.keys())
                 self.ledger.heartbeat(self.node)
                 report = self.ledger.pump()
             except Exception as exc:  # noqa: BLE001 - the keeper must outlive any Redis outage

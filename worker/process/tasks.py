@@ -16,7 +16,8 @@ from worker.capacity import ShuttingDown
 from worker.deliver import deliver_callback
 from worker.logs import step
 from worker.process.app import app
-from worker.process.runtime import Held, get_runtime
+from worker.process.held import Held
+from worker.process.runtime import get_runtime
 from worker.tickets import DELIVER_TASK, DISPATCH_TASK
 
 

@@ -1,6 +1,8 @@
 -- Shared by the scripts that publish queue messages (put before them by ledger/scripts.py).
--- push_tickets: one Celery message per `batch` keys, its id unique through a counter.
-local function push_tickets(queue, seqkey, nonce, parts, keys, batch)
+-- push_tickets: one Celery message per `batch` keys, its id unique through a counter; at the
+-- queue's tail (LPUSH: behind every message already there) or, with `head`, where workers take
+-- the next message (RPUSH: orders a dead worker held come back first, whatever the backlog).
+local function push_tickets(queue, seqkey, nonce, parts, keys, batch, head)
   local pushed = 0
   for i = 1, #keys, batch do
     local chunk = {}
@@ -16,7 +18,7 @@ local function push_tickets(queue, seqkey, nonce, parts, keys, batch)
       elseif p == '@@KEYS@@' then out[#out + 1] = escaped
       else out[#out + 1] = p end
     end
-    redis.call('LPUSH', queue, table.concat(out))
+    redis.call(head and 'RPUSH' or 'LPUSH', queue, table.concat(out))
     pushed = pushed + 1
   end
   return pushed

@@ -26,6 +26,6 @@ for n = 0, N_KEYS - 1 do
     moved[#moved + 1] = key
   end
 end
-requeue_stale(CB_QUEUED, moved, NOW_MS, STALE_MS, LIMIT, QUEUE_EMPTY)
+requeue_stale(CB_QUEUED, nil, moved, NOW_MS, STALE_MS, LIMIT, QUEUE_EMPTY)
 publish(QUEUE, SEQ, NONCE, PARTS, moved, BATCH_MAX, SPREAD)
 return #moved

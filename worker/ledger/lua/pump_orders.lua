@@ -1,22 +1,23 @@
 -- Put due orders back on the queue: retries whose time has come, orders held by dead
--- workers, and orders whose message was lost.
+-- workers, orders named by a message a dead worker held (first in line: they have waited
+-- already), and orders whose message was lost.
 -- Invariants: any number of workers may run it at once, because each entry moves from
 -- waiting or leases to queued at most once per due time (ZREM decides who moves it); an
 -- order lost while its POST was on the wire is ambiguous: counted, then queued again, or
 -- (hold) dead-lettered for a person to decide.
--- KEYS: waiting, leases, queued, seq, queue, dead, events, then the records of the due keys
---       and of the lost keys (in ARGV's order)
+-- KEYS: waiting, leases, queued, seq, queue, dead, events, reserved, counters, then the records
+--       of the due keys and of the lost keys (in ARGV's order)
 -- ARGV: now_ms, now_iso, limit, batch_max, spread, nonce, parts_json, stale_ms, hold (0|1),
---       ttl_s, maxlen, queue_empty (0|1), n_due, then the due keys, then the lost keys
---       (both as pump_scan.lua found them)
+--       ttl_s, maxlen, queue_empty (0|1), n_due, orphaned (JSON list of keys whose message
+--       note lapsed), then the due keys, then the lost keys (as pump_scan.lua found them)
 -- Returns {due, lost, stale (counts), held (the keys dead-lettered as ambiguous)}.
 local WAITING, LEASES, QUEUED, SEQ, QUEUE = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
-local DEAD, EVENTS, FIRST_RECORD = KEYS[6], KEYS[7], 8
+local DEAD, EVENTS, RESERVED, COUNTERS, FIRST_RECORD = KEYS[6], KEYS[7], KEYS[8], KEYS[9], 10
 local NOW_MS, NOW_ISO, LIMIT = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local BATCH_MAX, SPREAD, NONCE = tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6]
 local PARTS, STALE_MS, HOLD = cjson.decode(ARGV[7]), tonumber(ARGV[8]), ARGV[9] == '1'
 local TTL_S, MAXLEN, QUEUE_EMPTY = tonumber(ARGV[10]), ARGV[11], ARGV[12] == '1'
-local N_DUE, FIRST_KEY = tonumber(ARGV[13]), 14
+local N_DUE, ORPHANED, FIRST_KEY = tonumber(ARGV[13]), cjson.decode(ARGV[14]), 15
 local N_KEYS = #ARGV - FIRST_KEY + 1
 
 local moved, held = {}, {}
@@ -35,7 +36,10 @@ for n = 0, N_KEYS - 1 do
     n_lost = n_lost + 1
     local sending = redis.call('HGET', rk, 'sending')
     local ambiguous = sending and sending ~= ''
-    if ambiguous then redis.call('HINCRBY', rk, 'ambiguous_attempts', 1) end
+    if ambiguous then
+      redis.call('HINCRBY', rk, 'ambiguous_attempts', 1)
+      redis.call('HINCRBY', COUNTERS, 'retries_ambiguous', 1)  -- the counter matches records
+    end
     redis.call('HSET', rk, 'lease', '', 'sending', '', 'updated_at', NOW_ISO,
       'last_error', 'worker lost while holding the order')
     if ambiguous and HOLD then
@@ -55,6 +59,15 @@ for n = 0, N_KEYS - 1 do
     end
   end
 end
-local n_stale = requeue_stale(QUEUED, moved, NOW_MS, STALE_MS, LIMIT, QUEUE_EMPTY)
+-- Named by a message whose worker stopped renewing its note: that worker died holding it.
+local orphans = {}
+for _, key in ipairs(ORPHANED) do
+  if take(RESERVED, key, NOW_MS) and redis.call('ZSCORE', QUEUED, key) then
+    redis.call('ZADD', QUEUED, NOW_MS, key)
+    orphans[#orphans + 1] = key
+  end
+end
+local n_stale = requeue_stale(QUEUED, RESERVED, moved, NOW_MS, STALE_MS, LIMIT, QUEUE_EMPTY)
 publish(QUEUE, SEQ, NONCE, PARTS, moved, BATCH_MAX, SPREAD)
-return {n_due, n_lost, n_stale, held}
+publish(QUEUE, SEQ, NONCE, PARTS, orphans, BATCH_MAX, SPREAD, true)
+return {n_due, n_lost, n_stale + #orphans, held}

@@ -1,15 +1,20 @@
 -- Tell an API key's shared flow state what the API did with one attempt.
 -- Invariants: 'ok' closes the circuit; 'fail' counts a consecutive failure and opens the
 -- circuit at the threshold (at once after a failed probe); '429:<ms>' pauses the key for every
--- worker, never shortening a longer pause; an answer to a probe releases it.
--- Sent just before finish.lua, in the same round trip, and applied whether or not finish then
--- records the attempt (the lease was lost, the order is already final): the API did answer,
--- and the next POST of any worker must hear of it.
--- KEYS: pause, circuit (hash: failures, open_until_ms), probe
+-- worker, never shortening a longer pause; an answer to a probe releases it; only the worker
+-- that still holds the order's lease reports: the late outcomes of a worker that lost its
+-- lease (paused past it, its requests timing out all together) change nothing shared. A
+-- circuit's state lapses two cooldowns after its last failure, so a circuit left half-open
+-- with nothing to probe (its orders dead) closes by itself.
+-- Sent just before finish.lua, in the same round trip, so the lease is still as it was when
+-- the attempt ended.
+-- KEYS: pause, circuit (hash: failures, open_until_ms), probe, the order's record
 -- ARGV: token, flow ('ok' | 'fail' | '429:<ms>'), now_ms, threshold, cooldown_ms
-local PAUSE, CIRCUIT, PROBE = KEYS[1], KEYS[2], KEYS[3]
+local PAUSE, CIRCUIT, PROBE, RECORD = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local TOKEN, FLOW, NOW_MS = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local THRESHOLD, COOLDOWN_MS = tonumber(ARGV[4]), tonumber(ARGV[5])
+
+if redis.call('HGET', RECORD, 'lease') ~= TOKEN then return 0 end
 
 local probing = redis.call('GET', PROBE) == TOKEN
 if FLOW == 'ok' then
@@ -17,6 +22,7 @@ if FLOW == 'ok' then
   if probing then redis.call('DEL', PROBE) end
 elseif FLOW == 'fail' then
   local failures = redis.call('HINCRBY', CIRCUIT, 'failures', 1)
+  redis.call('PEXPIRE', CIRCUIT, 2 * COOLDOWN_MS)
   if probing or failures >= THRESHOLD then
     redis.call('HSET', CIRCUIT, 'open_until_ms', NOW_MS + COOLDOWN_MS)
     if probing then redis.call('DEL', PROBE) end
