@@ -89,9 +89,7 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:
     if name == "app":
-        from worker.process.app import app
-        from worker.process.runtime import get_runtime
+        from worker.process.app import entry_app
 
-        get_runtime()  # the worker's entry point: exit 78 here on a bad or unknown variable
-        return app
+        return entry_app()
     raise AttributeError(f"module 'worker' has no attribute {name!r}")

@@ -74,6 +74,13 @@ app = Celery("order_dispatch", include=["worker.process.tasks"])
 app.add_defaults(lambda: celery_config(get_runtime().settings))
 
 
+def entry_app() -> Celery:
+    """The app for `celery -A worker worker`, the worker's entry point: the settings are read
+    here, so a bad or unknown variable exits 78 naming it before Celery starts."""
+    get_runtime()
+    return app
+
+
 @signals.worker_init.connect
 def _init_worker(sender: Any = None, **_: Any) -> None:
     runtime = get_runtime()
