@@ -20,10 +20,16 @@ TEST_URL = "https://tests.example/t/1"
 
 @dataclass
 class StubApi:
-    """Answers every order POST with 200 and a test URL; keeps the idempotency keys it saw."""
+    """Answers every order POST with 200 and a test URL, keeping the idempotency keys it saw;
+    takes callbacks at `hook_url` (204), keeping their bodies."""
 
     url: str
     seen: list[str] = field(default_factory=list)
+    hooks: list[bytes] = field(default_factory=list)
+
+    @property
+    def hook_url(self) -> str:
+        return f"{self.url}/hook"
 
 
 @pytest.fixture
@@ -31,12 +37,17 @@ def stub_api() -> Iterator[StubApi]:
     loop = LoopThread("stub-api")
     box: list[StubApi] = []
 
+    async def hook(request: web.Request) -> web.StreamResponse:
+        box[0].hooks.append(await request.read())
+        return web.Response(status=204)
+
     async def handle(request: web.Request) -> web.StreamResponse:
         box[0].seen.append(request.headers["Idempotency-Key"])
         return web.json_response({"id": "api-1", "remote_id": "rem-1", "test_url": TEST_URL})
 
     async def start() -> web.AppRunner:
         app = web.Application()
+        app.router.add_post("/hook", hook)
         app.router.add_post("/{tail:.*}", handle)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
