@@ -30,7 +30,6 @@ from tests.factories import make_order, run_cli, wait_final
 from worker import outcomes
 from worker.signing import new_secret
 
-pytestmark = pytest.mark.chaos
 SECRET = new_secret()
 
 

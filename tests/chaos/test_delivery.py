@@ -18,8 +18,6 @@ from sandbox.processes import kill, start_sandbox, stop, wait_until
 from tests.conftest import ACCOUNT, Sandbox, WorkerFactory, make_settings
 from tests.factories import make_order, run_cli, wait_final
 
-pytestmark = pytest.mark.chaos
-
 
 def enqueue(dispatcher: Dispatcher, n: int, prefix: str = "ord") -> list[str]:
     report = dispatcher.enqueue_many([make_order(i, prefix=prefix) for i in range(n)])

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 from click.testing import CliRunner
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -21,7 +20,6 @@ from tests.factories import make_order, wait_final
 from tests.fakes import Ingest
 from worker.obs.metrics import start_metrics_server
 
-pytestmark = pytest.mark.chaos
 NAME = "Zyxwvuts"
 EMAIL = "zq.candidate@example.org"
 SECRET = "whsec_RElTVElOQ1RzZWNyZXRESVNUSU5DVHNlY3JldA=="  # distinctive, valid base64

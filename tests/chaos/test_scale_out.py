@@ -6,14 +6,10 @@ from __future__ import annotations
 import time
 from collections import Counter
 
-import pytest
-
 from producer.api import Dispatcher
 from sandbox.processes import kill, wait_until
 from tests.conftest import Sandbox, WorkerFactory
 from tests.factories import make_order, wait_final
-
-pytestmark = pytest.mark.chaos
 
 
 def enqueue(dispatcher: Dispatcher, n: int) -> list[str]:

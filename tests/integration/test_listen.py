@@ -27,8 +27,6 @@ from sandbox.processes import free_port, wait_until
 from worker.http.webhooks import CallbackClient, Delivery
 from worker.signing import new_secret
 
-pytestmark = pytest.mark.integration
-
 SECRET = new_secret()
 EVENT = {
     "type": "order.completed",
