@@ -82,6 +82,11 @@ def make_runtime(redis_url: str, stub_api: StubApi) -> Iterator[MakeRuntime]:
     for runtime in made:
         runtime.stop()
         runtime.redis.close()
+        # The callback side's client and connection belong to the thread that used them: here.
+        deliver = getattr(runtime._local, "deliver", None)
+        if deliver is not None:
+            deliver.client.close()
+            deliver.callbacks.ledger.redis.close()
 
 
 def new_orders(runtime: Runtime, n: int) -> list[str]:
