@@ -91,6 +91,7 @@ def test_callbacks_retry_with_a_stable_webhook_id_until_delivered(
     workers: WorkerFactory,
     receiver: tuple[Receiver, str],
 ) -> None:
+    """A failing receiver is retried on the schedule, with one webhook-id, until it takes it."""
     r, url = receiver
     r.fail_first = 2
     keys = enqueue(dispatcher, 10)
@@ -123,6 +124,7 @@ def test_a_receiver_down_past_the_schedule_leaves_a_dead_letter_to_replay(
     receiver: tuple[Receiver, str],
     worker_env: dict[str, str],
 ) -> None:
+    """A receiver down past the schedule leaves a callback dead letter; replay delivers it."""
     r, url = receiver
     r.down = True
     keys = enqueue(dispatcher, 4)
@@ -159,6 +161,7 @@ def test_a_failed_order_is_called_back_too(
     workers: WorkerFactory,
     receiver: tuple[Receiver, str],
 ) -> None:
+    """A dead order's failure is called back (order.failed with reason and status) too."""
     r, url = receiver
     sandbox.control.faults(reject_status=422)
     keys = enqueue(dispatcher, 2)
@@ -183,6 +186,7 @@ def test_a_per_order_callback_to_a_private_address_needs_explicit_consent(
     receiver: tuple[Receiver, str],
     allow_private: bool,
 ) -> None:
+    """A per-order callback to a private address is refused unless the operator allows it."""
     from tests.conftest import make_settings
 
     r, url = receiver

@@ -51,6 +51,7 @@ def test_a_run_seen_through_sentry_metrics_stats_health_and_logs(
     tmp_path: Path,
     redis_url: str,
 ) -> None:
+    """One run reads the same in Sentry, metrics, stats, health and logs, with no PII leaked."""
     ingest = Ingest()
     try:
         sandbox.control.faults(fail_status=503, fail_times=1)
