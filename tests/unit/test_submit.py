@@ -67,6 +67,7 @@ class Env:
     posts: list[dict[str, str]] = field(default_factory=list)
     dead: list[tuple[str, str]] = field(default_factory=list)
     slept: list[float] = field(default_factory=list)
+    while_asleep: Callable[[], None] | None = None  # what happens during an injected sleep
     clock: Clock = field(default_factory=lambda: Clock())
 
     def enqueue(self, n: int = 1) -> list[str]:
@@ -106,7 +107,9 @@ def run(redis_client: redis.Redis, redis_url: str) -> Iterator[Callable[..., Non
     """`run(scenario, replies, **ctx_overrides)`: the scenario on a fresh event loop, with an
     API server that answers each POST with the next of `replies`."""
 
-    def go(scenario: Scenario, replies: list[Reply], **overrides: Any) -> None:
+    def go(
+        scenario: Scenario, replies: list[Reply], config: LedgerConfig = CONFIG, **overrides: Any
+    ) -> None:
         async def main() -> None:
             env_box: list[Env] = []
 
@@ -122,7 +125,7 @@ def run(redis_client: redis.Redis, redis_url: str) -> Iterator[Callable[..., Non
             await web.TCPSite(runner, "127.0.0.1", 0).start()
             url = f"http://127.0.0.1:{runner.addresses[0][1]}"
             clock = Clock()
-            ledger = Ledger(redis_client, CONFIG, clock=clock)
+            ledger = Ledger(redis_client, config, clock=clock)
             aledger = AsyncLedger(ledger, connect_async(redis_url, max_connections=4))
             client = StackOneClient(
                 HttpPolicy(api_url=url, timeout_s=5, connect_timeout_s=2), SecretStr("key")
@@ -130,6 +133,8 @@ def run(redis_client: redis.Redis, redis_url: str) -> Iterator[Callable[..., Non
 
             async def no_sleep(seconds: float) -> None:
                 env_box[0].slept.append(seconds)
+                if env_box[0].while_asleep is not None:
+                    env_box[0].while_asleep()
 
             def on_dead(claim: Claim, stage: str, reason: str, _: SubmitError | None) -> None:
                 env_box[0].dead.append((claim.key, reason))
@@ -326,31 +331,24 @@ def test_a_shut_gate_postpones_without_using_an_attempt(run: Callable[..., None]
 
 
 def test_a_gate_that_shuts_during_the_reserved_wait_gives_the_attempt_back(
-    run: Callable[..., None], monkeypatch: pytest.MonkeyPatch
+    run: Callable[..., None],
 ) -> None:
     """Gates shut while waiting for the reserved start: postponed, the counted attempt returned."""
+    paced = replace(CONFIG, rate=RateLimit(2, 1000, max_wait_s=5))  # one start per ~0.56 s
 
     async def scenario(env: Env) -> None:
-        env.enqueue()
-        claim = await env.claim()
-        gate = await env.ctx.ledger.begin(claim)  # counts the attempt, as the real begin does
-        ledger = env.ctx.ledger
-
-        async def begin_with_wait(_: Claim) -> Any:
-            return replace(gate, start_in_s=0.25)
-
-        async def shut() -> bool:
-            return True
-
-        monkeypatch.setattr(ledger, "begin", begin_with_wait)
-        monkeypatch.setattr(ledger, "gates_shut", shut)
-        assert await attempt_order(env.ctx, claim) == "postponed"
-        assert env.slept == [0.25]
+        env.enqueue(2)
+        [first] = env.ledger.claim(["acc:o1"], "w-other")
+        assert env.ledger.begin(first).start_in_s == 0  # takes the next start slot
+        env.while_asleep = lambda: env.ledger.redis.set(paced.flow.pause, "1", px=5000)
+        assert await attempt_order(env.ctx, await env.claim()) == "postponed"
+        [waited] = env.slept
+        assert 0 < waited <= 0.6  # it had a reserved start to wait for
         record = env.record()
         assert (record.status, record.attempts, record.waiting_for) == ("queued", 0, "paused")
         assert env.posts == []
 
-    run(scenario, [])
+    run(scenario, [], config=paced)
 
 
 def test_an_order_past_its_budget_dies_exhausted_without_a_post(run: Callable[..., None]) -> None:
