@@ -178,3 +178,20 @@ def dispatcher(redis_url: str) -> Iterator[Dispatcher]:
     d = Dispatcher(make_settings(redis_url))
     yield d
     d.redis.close()
+
+
+# Marked by directory, so that no test file can forget: `-m "not chaos"` and
+# `-m "not integration and not chaos"` are the developer's fast loops.
+MARKERS_BY_DIRECTORY = {"integration": "integration", "chaos": "chaos"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    tests_dir = Path(__file__).parent
+    for item in items:
+        try:
+            directory = item.path.relative_to(tests_dir).parts[0]
+        except ValueError:
+            continue
+        marker = MARKERS_BY_DIRECTORY.get(directory)
+        if marker is not None:
+            item.add_marker(marker)

@@ -6,14 +6,10 @@ from __future__ import annotations
 import time
 from collections import Counter
 
-import pytest
-
 from producer.api import Dispatcher
 from sandbox.processes import kill, wait_until
 from tests.conftest import Sandbox, WorkerFactory
 from tests.factories import enqueue, wait_final
-
-pytestmark = pytest.mark.chaos
 
 
 def max_in_any_window(times: list[float], window_s: float) -> int:
@@ -30,6 +26,7 @@ def max_in_any_window(times: list[float], window_s: float) -> int:
 def test_three_workers_share_one_rate_limit(
     dispatcher: Dispatcher, sandbox: Sandbox, workers: WorkerFactory
 ) -> None:
+    """Three workers together keep to one fleet-wide rate limit, each order created once."""
     sandbox.control.faults(latency_ms=20)
     keys = enqueue(dispatcher, 150)
     for name in ("w1", "w2", "w3"):
@@ -49,6 +46,7 @@ def test_three_workers_share_one_rate_limit(
 def test_a_429_pauses_every_worker(
     dispatcher: Dispatcher, sandbox: Sandbox, workers: WorkerFactory
 ) -> None:
+    """A 429 with Retry-After pauses every worker, not just the one that received it."""
     sandbox.control.faults(latency_ms=200, nth_status=429, nth=30, retry_after="2")
     keys = enqueue(dispatcher, 120)
     for name in ("w1", "w2", "w3"):
@@ -68,6 +66,7 @@ def test_a_429_pauses_every_worker(
 def test_an_outage_opens_the_circuit_for_every_worker(
     dispatcher: Dispatcher, sandbox: Sandbox, workers: WorkerFactory
 ) -> None:
+    """An outage opens one circuit for the whole fleet: only probes reach the API meanwhile."""
     sandbox.control.faults(outage=True)
     keys = enqueue(dispatcher, 60)
     for name in ("w1", "w2", "w3"):
@@ -98,6 +97,7 @@ def test_an_outage_opens_the_circuit_for_every_worker(
 def test_one_of_three_workers_killed_mid_run(
     dispatcher: Dispatcher, sandbox: Sandbox, workers: WorkerFactory
 ) -> None:
+    """One of three workers killed mid-run: the others finish its orders, each created once."""
     sandbox.control.faults(latency_ms=300)
     keys = enqueue(dispatcher, 150)
     procs = [workers(name=name, concurrency=8) for name in ("w1", "w2", "w3")]

@@ -15,6 +15,7 @@ import pytest
 
 @pytest.mark.timeout(300)
 def test_bench_reports_every_figure(redis_server: object) -> None:  # needs redis-server
+    """The bench runs end to end and reports every figure it promises (not their values)."""
     proc = subprocess.run(
         [
             sys.executable,

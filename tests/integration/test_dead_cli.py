@@ -44,6 +44,7 @@ def run(env: dict[str, str], *args: str, input: str | None = None) -> tuple[int,
 
 
 def test_filters_show_and_purge(dead_orders: list[str], worker_env: dict[str, str]) -> None:
+    """`dead list` filters by reason, `dead show` prints one letter, `dead purge` removes it."""
     code, output = run(worker_env, "dead", "list", "--json", "--reason", "rejected")
     assert code == 0
     rows = [json.loads(line) for line in output.splitlines()]

@@ -27,8 +27,6 @@ from sandbox.processes import free_port, wait_until
 from worker.http.webhooks import CallbackClient, Delivery
 from worker.signing import new_secret
 
-pytestmark = pytest.mark.integration
-
 SECRET = new_secret()
 EVENT = {
     "type": "order.completed",
@@ -89,6 +87,7 @@ def resolving_to(ip: str) -> Any:
 
 
 def test_an_unguarded_delivery_is_verified_and_handed_over(listener: Listener) -> None:
+    """A signed delivery is verified by the listener and handed over as the event sent."""
     with CallbackClient(allow_private=True, timeout_s=5) as client:
         delivery = client.send(
             f"{listener.url}/hooks/orders", BODY, msg_id="evt_1", secret=SECRET, guarded=False
@@ -100,6 +99,7 @@ def test_an_unguarded_delivery_is_verified_and_handed_over(listener: Listener) -
 
 def test_a_guarded_delivery_goes_to_the_pinned_address(listener: Listener) -> None:
     # `receiver.test` exists only in this resolver: the request can arrive only by the pinned IP.
+    """A guarded delivery connects to the address checked at lookup, with the URL's Host."""
     with CallbackClient(
         allow_private=True, timeout_s=5, resolver=resolving_to("127.0.0.1")
     ) as client:
@@ -163,6 +163,7 @@ def test_a_pinned_https_delivery_checks_the_certificate_against_the_host_name(
 
 
 def test_a_guarded_delivery_to_loopback_is_refused_unless_allowed(listener: Listener) -> None:
+    """A guarded delivery to loopback is refused before anything is sent."""
     with CallbackClient(timeout_s=5) as client:
         delivery = client.send(
             f"{listener.url}/", BODY, msg_id="evt_3", secret=SECRET, guarded=True
@@ -173,6 +174,7 @@ def test_a_guarded_delivery_to_loopback_is_refused_unless_allowed(listener: List
 
 
 def test_a_wrong_secret_is_answered_401(listener: Listener) -> None:
+    """A delivery signed with another secret is answered 401 and not handed over."""
     with CallbackClient(allow_private=True, timeout_s=5) as client:
         delivery = client.send(
             f"{listener.url}/", BODY, msg_id="evt_4", secret=new_secret(), guarded=False
@@ -183,6 +185,7 @@ def test_a_wrong_secret_is_answered_401(listener: Listener) -> None:
 
 
 def test_a_stale_delivery_is_answered_401(listener: Listener) -> None:
+    """A delivery with a timestamp too old is answered 401, with the reason recorded."""
     with CallbackClient(allow_private=True, timeout_s=5) as client:
         delivery = client.send(
             f"{listener.url}/",
@@ -197,6 +200,7 @@ def test_a_stale_delivery_is_answered_401(listener: Listener) -> None:
 
 
 def test_an_unsigned_post_gets_a_short_json_reason(listener: Listener) -> None:
+    """An unsigned POST gets 401 and a one-line JSON reason naming the missing headers."""
     response = httpx.post(f"{listener.url}/anything", content=BODY, timeout=5)
     assert response.status_code == 401
     assert response.json() == {
@@ -205,6 +209,7 @@ def test_an_unsigned_post_gets_a_short_json_reason(listener: Listener) -> None:
 
 
 def test_the_listeners_clock_is_injected() -> None:
+    """The listener judges timestamps by its injected clock, not the machine's."""
     delivered: list[dict[str, Any]] = []
     app = create_listener_app(SECRET, on_delivery=delivered.append, now=lambda: 1_700_000_000.0)
     with serving(app) as port, CallbackClient(allow_private=True, timeout_s=5) as client:
@@ -216,6 +221,7 @@ def test_the_listeners_clock_is_injected() -> None:
 
 
 def test_a_signed_body_that_is_not_a_json_object_is_answered_400(listener: Listener) -> None:
+    """A correctly signed body that is not a JSON object is answered 400, not handed over."""
     with CallbackClient(allow_private=True, timeout_s=5) as client:
         delivery = client.send(
             f"{listener.url}/", b"[1, 2]", msg_id="evt_10", secret=SECRET, guarded=False
@@ -226,6 +232,7 @@ def test_a_signed_body_that_is_not_a_json_object_is_answered_400(listener: Liste
 
 
 def test_a_malformed_secret_is_refused_when_the_app_is_made() -> None:
+    """A malformed webhook secret is refused when the listener is made, not at first delivery."""
     with pytest.raises(ValueError, match="webhook secret"):
         create_listener_app("whsec_", on_delivery=lambda event: None)
 
@@ -260,6 +267,7 @@ def test_serve_listener_prints_deliveries_and_rejections(
 
 
 def test_a_failed_event_is_shown_with_its_reason() -> None:
+    """A failed event's line shows its reason, and event text cannot inject console markup."""
     event = {"id": "evt_8", "type": "order.failed", "data": {"key": "k", "reason": "exhausted"}}
     assert describe(event) == "[green]order.failed[/]  evt_8  k  exhausted"
     assert describe({"id": "evt_9", "type": "[bold]x", "data": None}) == (

@@ -66,6 +66,7 @@ def fill(client: redis.Redis, now_s: float, *, open_for_ms: int = 10_000) -> Non
 
 
 def test_snapshot_reads_every_number(redis_client: redis.Redis) -> None:
+    """The fleet snapshot reads every number (queue, schedule, dead letters, workers, counters)."""
     now_s = time.time()
     fill(redis_client, now_s)
     snap = snapshot(redis_client, KEYS, FLOW, QUEUE, now_s=now_s)
@@ -84,6 +85,7 @@ def test_snapshot_reads_every_number(redis_client: redis.Redis) -> None:
 
 
 def test_snapshot_of_an_empty_ledger_and_the_circuit_states(redis_client: redis.Redis) -> None:
+    """An empty ledger reads as zeros, and the circuit reads closed, failing, open or half-open."""
     now_s = time.time()
     snap = snapshot(redis_client, KEYS, FLOW, QUEUE, now_s=now_s)
     assert (snap.queue_depth, snap.workers_alive, snap.oldest_queued_age_s) == (0, 0, 0.0)
@@ -96,6 +98,7 @@ def test_snapshot_of_an_empty_ledger_and_the_circuit_states(redis_client: redis.
 
 
 def test_latency_fields() -> None:
+    """Each latency falls in the right histogram bucket, bounds inclusive, +Inf beyond the last."""
     assert [latency_bucket(ms) for ms in (0, 25, 26, 60_000, 60_001)] == [
         "api_latency_le_25",
         "api_latency_le_25",
@@ -129,6 +132,7 @@ def scrape(port: int) -> dict[str, Any]:
 def test_exporter_serves_every_metric_with_the_right_values(
     exporter: MetricsServer, redis_client: redis.Redis
 ) -> None:
+    """The exporter serves every documented metric, each with the value in Redis."""
     fill(redis_client, time.time())
     m = scrape(exporter.port)
     assert set(METRIC_NAMES) <= set(m)
@@ -169,6 +173,7 @@ def test_exporter_serves_every_metric_with_the_right_values(
 
 
 def test_each_scrape_reads_redis_afresh(exporter: MetricsServer, redis_client: redis.Redis) -> None:
+    """Each scrape reads Redis afresh: a change shows in the next scrape, nothing is cached."""
     assert scrape(exporter.port)["order_dispatch_circuit_open"][()] == 0
     fill(redis_client, time.time(), open_for_ms=-1)  # half-open counts as open
     assert scrape(exporter.port)["order_dispatch_circuit_open"][()] == 1
@@ -177,6 +182,7 @@ def test_each_scrape_reads_redis_afresh(exporter: MetricsServer, redis_client: r
 
 
 def test_exporter_says_when_redis_is_down() -> None:
+    """With Redis unreachable the exporter still answers, with redis_up at 0."""
     server = start_metrics_server("127.0.0.1", free_port(), make_settings("redis://127.0.0.1:1/0"))
     try:
         m = scrape(server.port)
@@ -195,6 +201,7 @@ def env(redis_url: str) -> dict[str, str]:
 
 
 def test_stats_json_is_the_snapshot(redis_url: str, redis_client: redis.Redis) -> None:
+    """`stats --json` prints exactly the snapshot, as one JSON line."""
     fill(redis_client, time.time())
     result = CliRunner().invoke(stats, ["--json"], env=env(redis_url))
     assert result.exit_code == 0, result.output
@@ -207,6 +214,7 @@ def test_stats_json_is_the_snapshot(redis_url: str, redis_client: redis.Redis) -
 
 
 def test_stats_for_a_person(redis_url: str, redis_client: redis.Redis) -> None:
+    """`stats` for a person names the circuit's state and the counts in words."""
     fill(redis_client, time.time(), open_for_ms=-1)
     result = CliRunner().invoke(stats, [], env=env(redis_url))
     assert result.exit_code == 0, result.output
@@ -217,6 +225,7 @@ def test_stats_for_a_person(redis_url: str, redis_client: redis.Redis) -> None:
 def test_stats_watch_refreshes_until_ctrl_c(
     redis_url: str, monkeypatch: pytest.MonkeyPatch, args: list[str]
 ) -> None:
+    """`stats --watch` redraws at its interval until Ctrl-C, then exits cleanly."""
     sleeps: list[float] = []
 
     def sleep(seconds: float) -> None:
@@ -247,6 +256,7 @@ def test_stats_watch_refreshes_until_ctrl_c(
 def test_health(
     redis_url: str, redis_client: redis.Redis, age_s: float | None, args: list[str], code: int
 ) -> None:
+    """`health` exits 0 only when the named (or any) worker beat within the allowed age."""
     if age_s is not None:
         redis_client.zadd(KEYS.workers, {"w1@host-a": int((time.time() - age_s) * 1000)})
     result = CliRunner().invoke(health, args, env=env(redis_url))
@@ -254,6 +264,7 @@ def test_health(
 
 
 def test_health_json(redis_url: str, redis_client: redis.Redis) -> None:
+    """`health --json` lists the live workers and leaves out those that stopped beating."""
     now_ms = int(time.time() * 1000)
     redis_client.zadd(KEYS.workers, {"w1@host-a": now_ms, "w2@host-b": now_ms - 60_000})
     result = CliRunner().invoke(health, ["--json"], env=env(redis_url))
@@ -264,12 +275,14 @@ def test_health_json(redis_url: str, redis_client: redis.Redis) -> None:
 
 
 def test_unreachable_redis_exits_69() -> None:
+    """`health` and `stats` exit 69 (unavailable) when Redis cannot be reached."""
     for command in (health, stats):
         result = CliRunner().invoke(command, [], env=env("redis://127.0.0.1:1/0"))
         assert result.exit_code == 69, result.output
 
 
 def test_metrics_command_serves_until_ctrl_c(redis_url: str) -> None:
+    """`metrics` serves the exporter until interrupted, then exits cleanly."""
     port = free_port()
     serve = "from producer.cli.observe import metrics; metrics()"
     proc = subprocess.Popen(
@@ -297,6 +310,7 @@ def _serving(port: int) -> bool:
 
 
 def test_metrics_command_on_a_taken_port_exits_69(redis_url: str) -> None:
+    """`metrics` on a port already taken exits 69 with a message, not a traceback."""
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()

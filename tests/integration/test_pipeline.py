@@ -18,6 +18,7 @@ from worker.ledger.records import read_events
 def test_orders_flow_to_the_api_once_each_and_come_back_with_test_urls(
     dispatcher: Dispatcher, sandbox: Sandbox, workers: WorkerFactory, redis_url: str
 ) -> None:
+    """Enqueued orders reach the API once each and come back completed with their test URLs."""
     orders = [make_order(i) for i in range(100)]
     report = dispatcher.enqueue_many(orders)
     assert report.accepted == 100
@@ -54,6 +55,7 @@ def test_a_mixed_file_enqueues_the_valid_part_and_names_each_invalid_line(
     worker_env: dict[str, str],
     tmp_path: Path,
 ) -> None:
+    """A mixed file enqueues its valid orders and names each invalid line with its field."""
     too_big = make_order(7, passthrough={"blob": "x" * 300_000})
     missing_email = make_order(3)
     missing_email["candidate"].pop("emails")

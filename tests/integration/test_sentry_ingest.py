@@ -78,6 +78,7 @@ def dead(key: str, kind: str, http_status: int | None) -> None:
 
 
 def test_one_grouped_event_per_dead_order_and_no_pii(ingest: Ingest) -> None:
+    """Each dead order sends one event, grouped by reason and status, with no personal data."""
     dirty_the_scope()
     dead(ORDER_KEYS[0], "rejected", 422)
     dead(ORDER_KEYS[1], "rejected", 422)
@@ -116,6 +117,7 @@ def test_one_grouped_event_per_dead_order_and_no_pii(ingest: Ingest) -> None:
 
 
 def test_logged_errors_create_no_event(ingest: Ingest) -> None:
+    """Logged errors (ours or Celery's) send no Sentry event: only dead orders do."""
     logging.getLogger("order_dispatch").error("order.dead")
     logging.getLogger("celery.app.trace").error("Task failed", exc_info=ValueError("x"))
     sentry_sdk.flush(timeout=10)
@@ -127,6 +129,7 @@ def fail(message: str) -> None:
 
 
 def test_unexpected_exceptions_are_captured_scrubbed(ingest: Ingest) -> None:
+    """An unexpected exception and a missing test URL are reported with secrets scrubbed."""
     try:
         fail(ERROR)
     except ValueError:
@@ -147,6 +150,7 @@ def test_unexpected_exceptions_are_captured_scrubbed(ingest: Ingest) -> None:
 
 
 def test_the_sdk_is_configured_to_collect_nothing_personal(ingest: Ingest) -> None:
+    """The SDK is set to collect nothing personal: no PII, locals, bodies or propagation."""
     client = sentry_sdk.get_client()
     assert client.is_active() and not client.should_send_default_pii()
     options = client.options

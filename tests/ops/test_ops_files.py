@@ -319,6 +319,7 @@ COMMANDS = _all_commands()
 
 
 def test_compose_file_is_valid_against_the_compose_specification() -> None:
+    """docker-compose.yml is valid against the Compose specification's schema."""
     result = subprocess.run(
         [str(BIN / "check-jsonschema"), "--builtin-schema", "vendor.compose-spec", str(COMPOSE)],
         capture_output=True,
@@ -344,6 +345,7 @@ def test_compose_schema_check_rejects_a_broken_file(tmp_path: Path) -> None:
 
 
 def test_compose_redis_is_durable_and_never_evicts() -> None:
+    """Compose's Redis keeps an append-only file and never evicts broker or ledger keys."""
     redis = _compose()["services"]["redis"]
     assert str(redis["image"]).startswith("redis:7")
     args = " ".join(_tokens(redis["command"]))
@@ -355,6 +357,7 @@ def test_compose_redis_is_durable_and_never_evicts() -> None:
 
 
 def test_compose_worker_scales_and_stops_gracefully() -> None:
+    """Compose's worker can be scaled (no fixed name or port) and is given time to drain."""
     worker = _compose()["services"]["worker"]
     assert "container_name" not in worker, "a fixed container name forbids --scale worker=N"
     assert "ports" not in worker, "a host port forbids --scale worker=N"
@@ -370,6 +373,7 @@ def test_compose_worker_scales_and_stops_gracefully() -> None:
 
 
 def test_compose_runs_every_service_from_the_image_and_the_env_file() -> None:
+    """Every Compose service but Redis runs from the one image and reads the .env file."""
     services = _compose()["services"]
     assert {"redis", "worker", "sandbox", "flower", "exporter", "producer"} <= set(services)
     for name, service in services.items():
@@ -390,6 +394,7 @@ def test_compose_runs_every_service_from_the_image_and_the_env_file() -> None:
 
 
 def test_compose_producer_enqueues_the_sample_orders_shipped_in_the_image() -> None:
+    """Compose's producer enqueues a sample file that the image really contains."""
     argv = _tokens(_compose()["services"]["producer"]["command"])
     assert argv[:2] == ["order-dispatch", "enqueue"]
     in_image = argv[2]
@@ -399,6 +404,7 @@ def test_compose_producer_enqueues_the_sample_orders_shipped_in_the_image() -> N
 
 
 def test_env_example_lists_every_setting_of_the_readme_and_loads() -> None:
+    """.env.example names every setting of the README, and only settings that exist."""
     listed = _env_example_names()
     missing = _readme_settings() - listed
     assert not missing, f".env.example lacks {sorted(missing)}"
@@ -414,6 +420,7 @@ def test_env_example_lists_every_setting_of_the_readme_and_loads() -> None:
 
 
 def test_dockerfile_is_slim_non_root_and_installs_from_pins() -> None:
+    """The image is python:3.11-slim, runs as a non-root user and installs from the lock."""
     text = DOCKERFILE.read_text(encoding="utf-8")
     instructions = [line.strip() for line in text.splitlines() if line.strip()[:1].isalpha()]
     froms = [line for line in instructions if line.startswith("FROM ")]
@@ -429,6 +436,7 @@ def test_dockerfile_is_slim_non_root_and_installs_from_pins() -> None:
 
 
 def test_requirements_lock_pins_the_runtime_closure_and_no_dev_tools() -> None:
+    """The lock pins every runtime dependency exactly and carries no development tool."""
     pins: dict[str, str] = {}
     for line in LOCK.read_text(encoding="utf-8").splitlines():
         line = line.strip()
@@ -467,6 +475,7 @@ def test_requirements_lock_pins_the_runtime_closure_and_no_dev_tools() -> None:
 
 
 def test_every_k8s_manifest_has_api_version_kind_and_name() -> None:
+    """Every Kubernetes manifest has an apiVersion, a kind and a name."""
     docs = _k8s_documents()
     assert docs
     for filename, doc in docs:
@@ -480,6 +489,7 @@ def test_every_k8s_manifest_has_api_version_kind_and_name() -> None:
 
 
 def test_k8s_worker_deployment_drains_and_is_probed() -> None:
+    """The worker pods get a grace period longer than a POST, and a liveness probe."""
     worker = _k8s("Deployment", "order-dispatch-worker")
     pod = worker["spec"]["template"]["spec"]
     grace_s = pod["terminationGracePeriodSeconds"]
@@ -499,6 +509,7 @@ def test_k8s_worker_deployment_drains_and_is_probed() -> None:
 
 
 def test_k8s_scaled_object_scales_the_workers_on_the_celery_queue() -> None:
+    """KEDA scales the worker Deployment on the length of the Celery queue."""
     scaled = _k8s("ScaledObject", "order-dispatch-worker")
     assert scaled["apiVersion"] == "keda.sh/v1alpha1"
     spec = scaled["spec"]
@@ -519,6 +530,7 @@ def test_k8s_scaled_object_scales_the_workers_on_the_celery_queue() -> None:
 
 
 def test_k8s_disruption_budget_and_exporter_select_their_pods() -> None:
+    """The disruption budget and the exporter select the pods they are meant for."""
     worker_labels = _k8s("Deployment", "order-dispatch-worker")["spec"]["template"]["metadata"]
     pdb = _k8s("PodDisruptionBudget", "order-dispatch-worker")
     assert pdb["spec"]["selector"]["matchLabels"].items() <= worker_labels["labels"].items()
@@ -535,6 +547,7 @@ def test_k8s_disruption_budget_and_exporter_select_their_pods() -> None:
 
 
 def test_k8s_secret_is_a_template_and_config_names_real_settings() -> None:
+    """The Secret is a template of the secret settings; the ConfigMap names real settings only."""
     secret = _k8s("Secret", "order-dispatch-secrets")
     values = secret["stringData"]
     assert set(values) == {
@@ -551,6 +564,7 @@ def test_k8s_secret_is_a_template_and_config_names_real_settings() -> None:
 
 
 def test_k8s_readme_covers_sentinel_tls_and_cluster() -> None:
+    """The k8s README shows Sentinel and TLS URLs with their options, and speaks of Cluster."""
     text = (K8S / "README.md").read_text(encoding="utf-8")
     assert "sentinel://" in text and "master_name" in text
     assert "rediss://" in text and "ssl_cert_reqs=required" in text
@@ -561,6 +575,7 @@ def test_k8s_readme_covers_sentinel_tls_and_cluster() -> None:
 
 
 def test_alert_rules_are_complete_and_link_their_runbook_section() -> None:
+    """Each alert rule has an expression, a severity and a link to an existing runbook section."""
     rules = _alert_rules()
     assert rules
     anchors = _runbook_anchors()
@@ -590,6 +605,7 @@ def test_alert_rules_are_complete_and_link_their_runbook_section() -> None:
 
 
 def test_alert_rules_and_dashboard_use_only_exported_metrics() -> None:
+    """Alerts and the dashboard query only metrics the exporter serves."""
     exprs = [rule["expr"] for rule in _alert_rules()] + _dashboard_exprs()
     used = set().union(*(_metric_names(expr) for expr in exprs))
     assert used
@@ -597,6 +613,7 @@ def test_alert_rules_and_dashboard_use_only_exported_metrics() -> None:
 
 
 def test_alert_rules_pass_promtool_where_it_is_installed() -> None:
+    """promtool accepts the alert rules (skipped where promtool is not installed)."""
     promtool = shutil.which("promtool")
     if promtool is None:
         pytest.skip("promtool is not installed (Debian: apt-get install prometheus)")
@@ -611,6 +628,7 @@ def test_alert_rules_pass_promtool_where_it_is_installed() -> None:
 
 
 def test_dashboard_has_a_prometheus_variable_and_a_panel_per_metric() -> None:
+    """The dashboard picks its Prometheus by variable and has a panel for each metric."""
     dashboard = _dashboard()
     assert dashboard["schemaVersion"] >= 36
     variables = dashboard["templating"]["list"]
@@ -634,6 +652,7 @@ def test_dashboard_has_a_prometheus_variable_and_a_panel_per_metric() -> None:
 
 
 def test_exported_metric_names_match_the_contract() -> None:
+    """The exporter serves every metric the contract names."""
     if importlib.util.find_spec("worker.obs.metrics") is None:
         pytest.skip("worker.obs.metrics does not exist yet (the exporter is being written)")
     exported = set(importlib.import_module("worker.obs.metrics").METRIC_NAMES)
@@ -651,6 +670,7 @@ def test_exported_metric_names_match_the_contract() -> None:
 
 
 def test_runbook_links_resolve_and_cover_the_procedures() -> None:
+    """The runbook's links resolve and it covers every operating procedure."""
     text = RUNBOOK.read_text(encoding="utf-8")
     anchors = _runbook_anchors()
     for link in re.findall(r"\]\(#([^)]+)\)", text):
@@ -669,6 +689,7 @@ def test_runbook_links_resolve_and_cover_the_procedures() -> None:
 
 
 def test_readme_deployment_section_links_the_ops_files() -> None:
+    """The README's Deployment section links every ops file."""
     text = (ROOT / "README.md").read_text(encoding="utf-8")
     section = text.split("\n## Deployment\n", 1)[1].split("\n## ", 1)[0]
     links = re.findall(r"\]\(([^)#]+)\)", section)
@@ -707,6 +728,7 @@ def _command_id(invocation: tuple[str, ...]) -> str:
     ("where", "invocation"), COMMANDS, ids=[_command_id(inv) for _, inv in COMMANDS]
 )
 def test_command_exists_with_its_options(where: str, invocation: tuple[str, ...]) -> None:
+    """Every command the docs tell an operator to run exists, with the options they show."""
     program, *args = invocation
     if program == "celery":
         _check_celery(where, tuple(args))

@@ -14,6 +14,7 @@ def settings(**values: object) -> Settings:
 
 
 def test_the_reliability_settings() -> None:
+    """Celery acks late, prefetches one, speaks JSON only and sizes its pool to the threads."""
     config = celery_config(settings(worker_concurrency=32))
     assert config["task_acks_late"] and config["task_reject_on_worker_lost"]
     assert config["worker_prefetch_multiplier"] == 1
@@ -26,6 +27,7 @@ def test_the_reliability_settings() -> None:
 
 
 def test_sentinel_urls_get_the_sentinel_transport_and_the_master_name() -> None:
+    """Sentinel URLs get the guarded Sentinel transport, every host and the master's name."""
     url = "sentinel://:pw@s1.example:26379/2;sentinel://:pw@s2.example:26380/2"
     config = celery_config(settings(redis_url=url, redis_sentinel_master="orders"))
     assert config["broker_url"] == url
@@ -35,6 +37,7 @@ def test_sentinel_urls_get_the_sentinel_transport_and_the_master_name() -> None:
 
 
 def test_rediss_urls_check_certificates_unless_told_otherwise() -> None:
+    """rediss:// checks the server's certificate unless the URL says ssl_cert_reqs=none."""
     config = celery_config(settings(redis_url="rediss://:pw@redis.example:6380/0"))
     assert config["broker_use_ssl"] == {"ssl_cert_reqs": ssl.CERT_REQUIRED}
     assert config["broker_transport"] == "worker.process.transport:Transport"

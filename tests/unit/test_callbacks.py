@@ -98,6 +98,7 @@ def send(c: CallbackClient, url: str = URL, **kwargs: Any) -> Delivery:
 
 @pytest.mark.parametrize("status", [200, 201, 202, 204, 299])
 def test_2xx_is_delivered(client: Callable[[Handler], CallbackClient], status: int) -> None:
+    """Any 2xx from the receiver is a delivery."""
     assert send(client(replying(status))) == Delivery(True, status, "delivered")
 
 
@@ -105,6 +106,7 @@ def test_2xx_is_delivered(client: Callable[[Handler], CallbackClient], status: i
 def test_a_redirect_is_a_failure_and_never_followed(
     client: Callable[[Handler], CallbackClient], seen: list[httpx.Request], status: int
 ) -> None:
+    """A redirect is a failed delivery, never followed (it could point inside our network)."""
     location = "http://169.254.169.254/latest/meta-data/"
     delivery = send(client(replying(status, headers={"Location": location})))
     assert (delivery.delivered, delivery.http_status, delivery.kind) == (False, status, "redirect")
@@ -116,6 +118,7 @@ def test_a_redirect_is_a_failure_and_never_followed(
 def test_other_statuses_are_failures_with_their_status(
     client: Callable[[Handler], CallbackClient], status: int
 ) -> None:
+    """Every other status is a failed delivery that keeps its status."""
     assert send(client(replying(status))) == Delivery(False, status, f"http_{status}")
 
 
@@ -135,6 +138,7 @@ def test_other_statuses_are_failures_with_their_status(
 def test_transport_errors_become_failed_deliveries(
     client: Callable[[Handler], CallbackClient], exc_type: type[httpx.TransportError], kind: str
 ) -> None:
+    """A transport error is a failed delivery with its kind, never an exception."""
     assert send(client(raising(exc_type))) == Delivery(False, None, kind, exc_type.__name__)
 
 
@@ -152,6 +156,7 @@ HTTPX_ERRORS: list[type[httpx.HTTPError]] = sorted(
 
 @pytest.mark.parametrize("exc_type", HTTPX_ERRORS)
 def test_every_httpx_error_has_a_kind(exc_type: type[httpx.HTTPError]) -> None:
+    """Every httpx error, present and future subclass, maps to a known kind."""
     exc: httpx.HTTPError
     if exc_type is httpx.HTTPStatusError:
         request = httpx.Request("POST", URL)
@@ -168,6 +173,7 @@ def test_every_httpx_error_has_a_kind(exc_type: type[httpx.HTTPError]) -> None:
 def test_the_event_is_signed_and_sent_byte_for_byte(
     client: Callable[[Handler], CallbackClient], seen: list[httpx.Request]
 ) -> None:
+    """The event is sent byte for byte, signed so a Standard Webhooks receiver verifies it."""
     assert send(client(replying(204)), msg_id="evt_42").delivered
     (request,) = seen
     assert request.method == "POST"
@@ -181,6 +187,7 @@ def test_the_event_is_signed_and_sent_byte_for_byte(
 def test_the_timestamp_is_the_given_now_in_whole_seconds(
     client: Callable[[Handler], CallbackClient], seen: list[httpx.Request]
 ) -> None:
+    """The signed timestamp is the given time in whole seconds."""
     send(client(replying(204)), now_s=1_700_000_000.9)
     assert seen[0].headers["webhook-timestamp"] == "1700000000"
 
@@ -189,6 +196,7 @@ def test_an_unguarded_url_is_sent_as_configured(
     client: Callable[[Handler], CallbackClient], seen: list[httpx.Request]
 ) -> None:
     # `no_lookups` fails the test if the client resolves anything.
+    """The operator's URL is sent to as configured, without a lookup or address check."""
     assert send(client(replying(204)), "http://127.0.0.1:9000/cb").delivered
     assert str(seen[0].url) == "http://127.0.0.1:9000/cb"
 
@@ -196,6 +204,7 @@ def test_an_unguarded_url_is_sent_as_configured(
 def test_the_client_is_reused_across_sends(
     client: Callable[[Handler], CallbackClient], seen: list[httpx.Request]
 ) -> None:
+    """One client sends many events, each with its own webhook-id."""
     c = client(replying(204))
     assert [send(c, msg_id=f"evt_{i}").delivered for i in range(3)] == [True] * 3
     assert [r.headers["webhook-id"] for r in seen] == ["evt_0", "evt_1", "evt_2"]
@@ -214,12 +223,14 @@ class Endless(httpx.SyncByteStream):
 
 
 def test_an_endless_reply_is_read_only_so_far(client: Callable[[Handler], CallbackClient]) -> None:
+    """An endless reply is read only up to the limit: a receiver cannot hold a worker."""
     reply = Endless()
     assert send(client(replying(200, stream=reply))).delivered
     assert MAX_REPLY_BYTES < reply.read_bytes <= MAX_REPLY_BYTES + 1024
 
 
 def test_a_pinned_reply_is_not_read(transport_for: Callable[[Handler], CallbackClient]) -> None:
+    """The reply on a pinned (guarded) connection is not read at all."""
     reply = Endless()
     assert send(transport_for(replying(200, stream=reply)), guarded=True).delivered
     assert reply.read_bytes == 0
@@ -228,6 +239,8 @@ def test_a_pinned_reply_is_not_read(transport_for: Callable[[Handler], CallbackC
 def test_a_reply_that_fails_after_its_status_is_still_delivered(
     client: Callable[[Handler], CallbackClient],
 ) -> None:
+    """A reply that breaks after its 2xx status still counts as delivered."""
+
     class Failing(httpx.SyncByteStream):
         def __iter__(self) -> Iterator[bytes]:
             yield b"ok"
@@ -237,6 +250,8 @@ def test_a_reply_that_fails_after_its_status_is_still_delivered(
 
 
 def test_an_unsafe_destination_is_not_contacted(seen: list[httpx.Request]) -> None:
+    """A guarded URL that resolves to an unsafe address is never contacted."""
+
     def loopback(*args: Any, **kwargs: Any) -> list[tuple[Any, ...]]:
         return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", 443))]
 
@@ -255,6 +270,8 @@ def test_an_unsafe_destination_is_not_contacted(seen: list[httpx.Request]) -> No
 
 
 def test_a_failed_lookup_is_a_failed_delivery() -> None:
+    """A name that cannot be looked up is a failed delivery (`dns_error`)."""
+
     def failing(*args: Any, **kwargs: Any) -> list[tuple[Any, ...]]:
         raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
 
@@ -283,6 +300,7 @@ def test_urls_that_cannot_be_sent_to(
     guarded: bool,
     kind: str,
 ) -> None:
+    """URLs that cannot be sent to fail with their kind, and nothing is sent."""
     delivery = send(client(replying(204)), url, guarded=guarded)
     assert (delivery.delivered, delivery.http_status, delivery.kind) == (False, None, kind)
     assert seen == []
@@ -291,6 +309,7 @@ def test_urls_that_cannot_be_sent_to(
 def test_a_malformed_secret_is_a_configuration_error(
     client: Callable[[Handler], CallbackClient], seen: list[httpx.Request]
 ) -> None:
+    """A malformed secret is a configuration error that never echoes the secret."""
     with pytest.raises(ConfigurationError, match="DISPATCH_CALLBACK_SECRET") as info:
         send(client(replying(204)), secret="whsec_not base64!")
     assert "not base64!" not in str(info.value)
@@ -298,4 +317,5 @@ def test_a_malformed_secret_is_a_configuration_error(
 
 
 def test_the_default_client_builds_and_closes_without_a_network() -> None:
+    """The default client is made and closed without touching the network."""
     CallbackClient(timeout_s=1.0).close()

@@ -10,11 +10,14 @@ from worker.capacity import Capacity
 
 
 def test_holds_twice_the_posts_in_flight_or_a_whole_batch() -> None:
+    """A process holds twice its POSTs in flight, or one whole batch if that is more."""
     assert Capacity(64).size == 128
     assert Capacity(4, batch_max=16).size == 16
 
 
 def test_a_message_waits_until_there_is_room_for_all_of_it() -> None:
+    """A message waits until there is room for all its orders, then takes it in one go."""
+
     async def scenario() -> list[str]:
         capacity = Capacity(2)  # room for 4 held orders
         seen: list[str] = []
@@ -31,6 +34,8 @@ def test_a_message_waits_until_there_is_room_for_all_of_it() -> None:
 
 
 def test_a_message_larger_than_the_whole_capacity_takes_all_of_it() -> None:
+    """A message larger than the capacity takes all of it rather than waiting forever."""
+
     async def scenario() -> int:
         capacity = Capacity(1)
         return await capacity.take(10)
@@ -63,6 +68,8 @@ def test_many_messages_share_it_without_deadlock() -> None:
 
 
 def test_closing_sends_every_waiting_message_away_empty_handed() -> None:
+    """Closing sends every message still waiting for room away with nothing."""
+
     async def scenario() -> tuple[int, int, int]:
         capacity = Capacity(2)
         assert await capacity.take(4) == 4  # full

@@ -217,6 +217,7 @@ def invalid(raw: str | bytes | dict[str, Any], max_bytes: int = MAX_BYTES) -> li
 
 
 def test_example_order_validates_and_round_trips() -> None:
+    """StackOne's example order validates and its body comes out unchanged."""
     order, body = parse_order(example(), max_bytes=MAX_BYTES)
     assert isinstance(order, Order)
     assert isinstance(body, str)
@@ -227,11 +228,13 @@ def test_example_order_validates_and_round_trips() -> None:
     "encode", [json.dumps, lambda d: json.dumps(d).encode()], ids=["str", "bytes"]
 )
 def test_example_order_validates_from_json_text(encode: Any) -> None:
+    """The example order validates from JSON text too, body unchanged."""
     _, body = parse_order(encode(EXAMPLE_ORDER), max_bytes=MAX_BYTES)
     assert json.loads(body) == EXAMPLE_ORDER
 
 
 def test_sample_orders_all_validate_and_first_is_the_example() -> None:
+    """Every shipped sample order validates unchanged, and the first is StackOne's example."""
     lines = sample_texts()
     assert lines
     for number, line in enumerate(lines, start=1):
@@ -247,6 +250,7 @@ def test_sample_orders_all_validate_and_first_is_the_example() -> None:
     ("model", "schema"), MODELS_BY_SCHEMA, ids=[f"{m.__name__}-{s}" for m, s in MODELS_BY_SCHEMA]
 )
 def test_model_fields_are_the_schema_properties(model: type[BaseModel], schema: str) -> None:
+    """Each model's fields are exactly its schema's properties."""
     assert set(model.model_fields) == SCHEMA_PROPERTIES[schema]
 
 
@@ -266,17 +270,20 @@ def test_model_fields_are_the_schema_properties(model: type[BaseModel], schema: 
 def test_strict_models_narrow_the_upstream_ones(
     strict: type[BaseModel], upstream: type[BaseModel]
 ) -> None:
+    """The strict models (what a producer may send) narrow the lenient upstream ones."""
     assert issubclass(strict, upstream)
     assert strict.model_config.get("extra") == "forbid"
     assert upstream.model_config.get("extra") == "ignore"
 
 
 def test_application_statuses_are_the_documented_enum() -> None:
+    """The application statuses are exactly the documented enum."""
     assert APPLICATION_STATUSES == APPLICATION_STATUS_ENUM
 
 
 @pytest.mark.parametrize("status", APPLICATION_STATUS_ENUM)
 def test_every_documented_application_status_is_accepted(status: str) -> None:
+    """Every documented application status is accepted."""
     raw = changed("application.application_status.value", status)
     order, _ = parse_order(raw, max_bytes=MAX_BYTES)
     assert order.application.application_status is not None
@@ -284,6 +291,7 @@ def test_every_documented_application_status_is_accepted(status: str) -> None:
 
 
 def test_upstream_models_are_lenient() -> None:
+    """The upstream models ignore unknown fields and accept statuses not yet documented."""
     parsed = UpstreamOrder.model_validate(
         {"colour": "red", "application": {"application_status": {"value": "some_future_status"}}}
     )
@@ -383,6 +391,7 @@ STRICT_CASES: list[tuple[str, dict[str, Any], str, str | None]] = [
 def test_strict_rule_rejects_naming_the_field(
     order: dict[str, Any], loc: str, msg_part: str | None
 ) -> None:
+    """Each strict rule rejects a bad order, naming the field at fault."""
     errors = invalid(order)
     assert [e.loc for e in errors] == [loc]
     if msg_part is not None:
@@ -390,12 +399,14 @@ def test_strict_rule_rejects_naming_the_field(
 
 
 def test_id_of_255_chars_is_accepted() -> None:
+    """An id of 255 characters, the limit, is accepted and kept whole."""
     order, body = parse_order(changed("id", "x" * 255), max_bytes=MAX_BYTES)
     assert order.id == "x" * 255
     assert json.loads(body)["id"] == "x" * 255
 
 
 def test_all_problems_are_reported_at_once() -> None:
+    """Every problem of an order is reported at once, not just the first."""
     order = changed("id", "")
     order["candidate"]["emails"][0]["value"] = "nope"
     order["colour"] = "red"
@@ -403,6 +414,7 @@ def test_all_problems_are_reported_at_once() -> None:
 
 
 def test_minimal_order_is_enough() -> None:
+    """The minimal order (ids and one email) is enough."""
     minimal = {
         "id": "o-1",
         "package": {"id": "p"},
@@ -414,6 +426,7 @@ def test_minimal_order_is_enough() -> None:
 
 
 def test_oversize_order_is_rejected_as_a_whole() -> None:
+    """An order over the size limit is rejected as a whole; one at the limit is accepted."""
     _, body = parse_order(example(), max_bytes=MAX_BYTES)
     size = len(body.encode())
     parse_order(example(), max_bytes=size)  # exactly at the limit is fine
@@ -424,6 +437,7 @@ def test_oversize_order_is_rejected_as_a_whole() -> None:
 
 @pytest.mark.parametrize("text", ["{", '{"id": "x",}', "", "not json"])
 def test_broken_json_is_rejected(text: str) -> None:
+    """Broken JSON is rejected as the whole order, saying it is not JSON."""
     errors = invalid(text)
     assert [e.loc for e in errors] == ["(order)"]
     assert "JSON" in errors[0].msg
@@ -431,12 +445,14 @@ def test_broken_json_is_rejected(text: str) -> None:
 
 @pytest.mark.parametrize("text", ["[]", "[{}]", '"order"', "42", "null", "true"])
 def test_json_that_is_not_an_object_is_rejected(text: str) -> None:
+    """JSON that is not an object is rejected as the whole order."""
     errors = invalid(text)
     assert [e.loc for e in errors] == ["(order)"]
     assert "object" in errors[0].msg
 
 
 def test_invalid_order_message_names_the_fields() -> None:
+    """An invalid order's message names each field, and its errors read as plain dicts."""
     with pytest.raises(InvalidOrder) as info:
         parse_order(changed("candidate.emial", "x"), max_bytes=MAX_BYTES)
     assert "candidate.emial" in str(info.value)
@@ -460,6 +476,7 @@ ODD_PASSTHROUGH = {
     "path", ["passthrough", "application.passthrough", "job.passthrough", "candidate.passthrough"]
 )
 def test_passthrough_takes_any_keys_and_keeps_nulls_verbatim(path: str) -> None:
+    """Passthrough takes any keys and keeps its nulls verbatim."""
     _, body = parse_order(changed(path, ODD_PASSTHROUGH), max_bytes=MAX_BYTES)
     node: Any = json.loads(body)
     for part in path.split("."):
@@ -487,6 +504,7 @@ def test_passthrough_takes_any_keys_and_keeps_nulls_verbatim(path: str) -> None:
     ],
 )
 def test_nulls_outside_passthrough_are_left_out_of_the_body(path: str) -> None:
+    """Nulls outside passthrough are left out of the body sent."""
     _, body = parse_order(changed(path, None), max_bytes=MAX_BYTES)
     assert json.loads(body) == changed(path, _DELETE)
 
@@ -509,6 +527,7 @@ def test_nulls_outside_passthrough_are_left_out_of_the_body(path: str) -> None:
     ids=["example", "empty", "no test_url", "extra fields", "nulls"],
 )
 def test_order_result_is_parsed_leniently(text: str, expected: dict[str, Any]) -> None:
+    """The API's reply is read leniently: missing fields are None, unknown ones ignored."""
     assert OrderResult.model_validate_json(text).model_dump() == expected
 
 
@@ -520,6 +539,7 @@ def test_order_result_is_parsed_leniently(text: str, expected: dict[str, Any]) -
     [("acct", "o-1"), ("acct-test", "8187e5da-dc77-475e-9949-af0f1fa4e4e3"), ("a", "x:y:z")],
 )
 def test_order_key_and_split_key_round_trip(account_id: str, order_id: str) -> None:
+    """An order key is `account:order` and splits back into both."""
     key = order_key(account_id, order_id)
     assert key == f"{account_id}:{order_id}"
     assert split_key(key) == (account_id, order_id)
@@ -530,21 +550,25 @@ def test_order_key_and_split_key_round_trip(account_id: str, order_id: str) -> N
     order_id=st.text(min_size=1),
 )
 def test_split_key_inverts_order_key(account_id: str, order_id: str) -> None:
+    """For any account and order id, splitting the key gives them back."""
     assert split_key(order_key(account_id, order_id)) == (account_id, order_id)
 
 
 @pytest.mark.parametrize("key", ["no-colon", "", ":order", "acct:"])
 def test_split_key_rejects_what_is_not_a_key(key: str) -> None:
+    """What is not an order key is refused, not split wrongly."""
     with pytest.raises(ValueError, match="order key"):
         split_key(key)
 
 
 @pytest.mark.parametrize("account_id", ["", "a:b", "a b", "a\tb", " a", "a\n"])
 def test_check_account_id_rejects(account_id: str) -> None:
+    """Account ids that would break the key (empty, a colon, spaces) are refused."""
     with pytest.raises(ValueError, match="account id"):
         check_account_id(account_id)
 
 
 @pytest.mark.parametrize("account_id", ["acct", "acct-test", "45072196112816593343"])
 def test_check_account_id_accepts(account_id: str) -> None:
+    """Ordinary account ids are accepted as given."""
     assert check_account_id(account_id) == account_id

@@ -49,11 +49,13 @@ def permanent(status: int, kind: str | None = None) -> PermanentError:
 def test_permanent_error_is_rejected(
     status: int, ambiguous_before: int, on_ambiguous: AmbiguityPolicy
 ) -> None:
+    """A permanent refusal dies `rejected` at once, whatever came before and the policy."""
     decision = run(permanent(status), ambiguous_before=ambiguous_before, on_ambiguous=on_ambiguous)
     assert decision == Dead("rejected")
 
 
 def test_unparseable_body_is_a_bad_response() -> None:
+    """A 2xx whose body is not an order result dies `bad_response`."""
     assert run(permanent(200, "unparseable_body")) == Dead("bad_response")
 
 
@@ -64,17 +66,20 @@ def test_unparseable_body_is_a_bad_response() -> None:
 def test_409_is_a_conflict_only_after_an_ambiguous_attempt(
     ambiguous_before: int, expected: Dead
 ) -> None:
+    """A 409 is a `conflict` only after an ambiguous attempt; otherwise `rejected`."""
     assert run(permanent(409), attempt=2, ambiguous_before=ambiguous_before) == expected
 
 
 @pytest.mark.parametrize("kind", ["http_500", "http_502", "http_504", "read_timeout"])
 def test_ambiguous_on_hold_is_dead_letter_for_a_person(kind: str) -> None:
+    """With `hold`, an ambiguous failure dies `ambiguous`, counted, for a person to decide."""
     error = AmbiguousError(kind=kind)
     assert run(error, on_ambiguous="hold") == Dead("ambiguous", ambiguous=True)
 
 
 @pytest.mark.parametrize("attempt", [1, 2, 10])
 def test_ambiguous_with_retry_policy_is_retried_and_counted(attempt: int) -> None:
+    """With `retry`, an ambiguous failure is retried within the backoff and counted ambiguous."""
     decision = run(AmbiguousError(kind="http_502", http_status=502), attempt=attempt)
     assert isinstance(decision, Retry)
     assert decision.ambiguous is True
@@ -85,6 +90,7 @@ def test_ambiguous_with_retry_policy_is_retried_and_counted(attempt: int) -> Non
 def test_retryable_error_is_retried_whatever_the_ambiguity_policy(
     on_ambiguous: AmbiguityPolicy,
 ) -> None:
+    """A retryable failure is retried, not counted ambiguous, under either policy."""
     decision = run(RetryableError(kind="http_503", http_status=503), on_ambiguous=on_ambiguous)
     assert isinstance(decision, Retry)
     assert decision.ambiguous is False
@@ -94,6 +100,7 @@ def test_retryable_error_is_retried_whatever_the_ambiguity_policy(
 @pytest.mark.parametrize("retry_after", [7.0, 30.0, 1800.0])
 @pytest.mark.parametrize("seed", range(5))
 def test_retry_honours_retry_after(retry_after: float, seed: int) -> None:
+    """A retry waits at least the API's Retry-After."""
     error = RetryableError(kind="http_429", http_status=429, retry_after_s=retry_after)
     decision = run(error, seed=seed)
     assert isinstance(decision, Retry)
@@ -108,6 +115,7 @@ def test_retry_honours_retry_after(retry_after: float, seed: int) -> None:
 )
 @pytest.mark.parametrize("attempt", [25, 26])
 def test_exhausted_attempts(error: SubmitError, attempt: int) -> None:
+    """With the attempts used up, a failure dies `exhausted` (counted ambiguous if it was)."""
     decision = run(error, attempt=attempt)
     assert decision == Dead("exhausted", ambiguous=isinstance(error, AmbiguousError))
 
@@ -121,6 +129,7 @@ def test_exhausted_attempts(error: SubmitError, attempt: int) -> None:
     ids=["retryable", "ambiguous"],
 )
 def test_exhausted_deadline(error: SubmitError) -> None:
+    """A retry that would pass the deadline dies `exhausted` instead."""
     decision = run(error, deadline_s=NOW_S + 60.0)
     assert decision == Dead("exhausted", ambiguous=isinstance(error, AmbiguousError))
 
@@ -135,6 +144,7 @@ def test_exhausted_deadline(error: SubmitError) -> None:
 def test_a_retry_is_never_scheduled_past_the_budget(
     attempt: int, retry_after: float | None, left_s: float, ambiguous: bool, seed: int
 ) -> None:
+    """For any inputs, a retry is never scheduled past the attempts or the deadline."""
     cls = AmbiguousError if ambiguous else RetryableError
     decision = run(
         cls(kind="x", retry_after_s=retry_after),
@@ -166,6 +176,7 @@ def test_a_retry_is_never_scheduled_past_the_budget(
     ],
 )
 def test_out_of_budget(attempts_made: int, now_s: float, expected: bool) -> None:
+    """No attempt is made once the attempts are used up or the deadline has passed."""
     assert (
         out_of_budget(
             attempts_made=attempts_made, now_s=now_s, deadline_s=DEADLINE_S, policy=POLICY

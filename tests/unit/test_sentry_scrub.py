@@ -109,6 +109,7 @@ def realistic_event() -> dict[str, Any]:
 
 
 def test_nothing_listed_survives_anywhere(scrubber: Scrubber) -> None:
+    """No personal value or secret survives anywhere in an event, however deeply nested."""
     event = scrubber.before_send(realistic_event(), {})  # type: ignore[arg-type]
     text = json.dumps(event)
     for value in FORBIDDEN:
@@ -121,6 +122,7 @@ def test_nothing_listed_survives_anywhere(scrubber: Scrubber) -> None:
 
 
 def test_what_is_not_personal_is_kept(scrubber: Scrubber) -> None:
+    """What helps a person and is not personal (ids, tags, order key, API URL) is kept."""
     event: Any = scrubber.scrub(realistic_event())
     assert event["event_id"] == "0123456789abcdef0123456789abcdef"
     assert event["tags"] == {"stage": "submit", "kind": "rejected", "http_status": "422"}
@@ -137,6 +139,7 @@ def test_what_is_not_personal_is_kept(scrubber: Scrubber) -> None:
 
 
 def test_scrubbing_is_idempotent(scrubber: Scrubber) -> None:
+    """Scrubbing a scrubbed event changes nothing."""
     once = scrubber.scrub(realistic_event())
     assert scrubber.scrub(once) == once
 
@@ -156,11 +159,13 @@ def test_scrubbing_is_idempotent(scrubber: Scrubber) -> None:
     ],
 )
 def test_text(scrubber: Scrubber, text: str, expected: str) -> None:
+    """Secrets, names, emails and passthrough are filtered out of free text; the rest stays."""
     assert scrubber.text(text) == expected
     assert scrubber.text(expected) == expected
 
 
 def test_breadcrumbs_are_scrubbed_before_they_are_kept(scrubber: Scrubber) -> None:
+    """Breadcrumbs are scrubbed before the SDK keeps them."""
     crumb = {"message": f"delivered to {TEST_URL}", "data": {"email": EMAIL, "attempt": 2}}
     assert scrubber.before_breadcrumb(crumb, {}) == {
         "message": "delivered to [url]",
@@ -169,12 +174,14 @@ def test_breadcrumbs_are_scrubbed_before_they_are_kept(scrubber: Scrubber) -> No
 
 
 def test_empty_secrets_are_not_replaced() -> None:
+    """Unset (empty) secrets are not treated as secrets to replace."""
     scrubber = Scrubber.from_settings(settings(api_key="", callback_secret=""))
     assert scrubber.secrets == ()
     assert scrubber.text("plain text") == "plain text"
 
 
 def test_trace_headers_go_only_to_our_callback_hosts() -> None:
+    """Trace headers go only to the configured callback hosts, never to others."""
     assert propagation_targets(settings()) == []
     targets = propagation_targets(
         settings(
@@ -189,6 +196,7 @@ def test_trace_headers_go_only_to_our_callback_hosts() -> None:
 
 
 def test_without_a_dsn_nothing_starts_and_reports_are_no_ops() -> None:
+    """Without a DSN Sentry never starts, and reporting a dead order does nothing."""
     assert not sentry_sdk.get_client().is_active()
     assert init_sentry(settings(), component="test") is False
     assert not sentry_sdk.get_client().is_active()

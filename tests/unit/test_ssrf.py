@@ -52,6 +52,7 @@ LOOPBACK_LITERALS = ["2130706433", "0x7f000001", "0177.0.0.1", "127.1", "0x7f.1"
 
 @pytest.mark.parametrize(("ip", "reason"), REFUSED)
 def test_refused_addresses_say_why(ip: str, reason: str) -> None:
+    """Each refused address (loopback, private, link-local...) is named with the reason."""
     with pytest.raises(UnsafeDestination, match=re.escape(reason)) as info:
         check_ip(ip)
     assert ip in str(info.value)
@@ -60,22 +61,26 @@ def test_refused_addresses_say_why(ip: str, reason: str) -> None:
 
 @pytest.mark.parametrize("ip", ACCEPTED)
 def test_public_addresses_are_accepted(ip: str) -> None:
+    """Public addresses are accepted."""
     check_ip(ip)
 
 
 def test_a_name_is_not_an_address() -> None:
+    """A host name is never taken for a checked address."""
     with pytest.raises(UnsafeDestination, match="not an IP address"):
         check_ip("example.com")
 
 
 @pytest.mark.parametrize("literal", LOOPBACK_LITERALS)
 def test_loopback_in_any_spelling_is_caught_through_the_real_resolver(literal: str) -> None:
+    """Loopback in any spelling is caught once the real resolver has read it."""
     assert resolve_checked(literal, 80, allow_private=True) == "127.0.0.1"
     with pytest.raises(UnsafeDestination, match=r"127\.0\.0\.1 is a loopback address"):
         resolve_checked(literal, 80, allow_private=False)
 
 
 def test_private_literals_in_other_spellings_are_caught() -> None:
+    """Private addresses in hex, decimal, octal or short form are caught."""
     for literal in ["0xa000001", "167772161", "012.0.0.1", "10.1"]:
         with pytest.raises(UnsafeDestination, match="private"):
             resolve_checked(literal, 443, allow_private=False)
@@ -104,6 +109,7 @@ class FakeResolver:
 
 
 def test_the_first_address_is_returned_and_the_name_resolved_once() -> None:
+    """A name is resolved once, and its first address is the one to connect to."""
     resolver = FakeResolver([PUBLIC_V4, PUBLIC_V6])
     assert (
         resolve_checked("hooks.example", 443, allow_private=False, resolver=resolver) == PUBLIC_V4
@@ -112,22 +118,27 @@ def test_the_first_address_is_returned_and_the_name_resolved_once() -> None:
 
 
 def test_one_private_address_among_public_ones_is_refused() -> None:
+    """One private address among public ones refuses the whole name."""
     resolver = FakeResolver([PUBLIC_V4, "10.0.0.7", PUBLIC_V6])
     with pytest.raises(UnsafeDestination, match=r"'hooks.example' resolves to .*10\.0\.0\.7"):
         resolve_checked("hooks.example", 443, allow_private=False, resolver=resolver)
 
 
 def test_allow_private_lets_loopback_through() -> None:
+    """With private addresses allowed, loopback passes."""
     resolver = FakeResolver(["127.0.0.1"])
     assert resolve_checked("localhost", 8080, allow_private=True, resolver=resolver) == "127.0.0.1"
 
 
 def test_a_name_with_no_address_is_refused() -> None:
+    """A name that resolves to no address is refused."""
     with pytest.raises(UnsafeDestination, match="no address"):
         resolve_checked("hooks.example", 443, allow_private=True, resolver=FakeResolver([]))
 
 
 def test_a_lookup_failure_is_left_to_the_caller() -> None:
+    """A failed lookup is raised as is, for the caller to report."""
+
     def failing(*args: Any, **kwargs: Any) -> list[tuple[Any, ...]]:
         raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
 
@@ -171,6 +182,7 @@ def send(client: CallbackClient, url: str) -> Any:
 def test_dns_rebinding_cannot_reach_loopback(
     client: CallbackClient, rebinding: FakeResolver, seen: list[httpx.Request]
 ) -> None:
+    """DNS rebinding cannot reach loopback: each send connects to the address it checked."""
     first = send(client, "https://hooks.example/cb?x=1")
     assert first.delivered
     (request,) = seen
@@ -193,6 +205,7 @@ def test_dns_rebinding_cannot_reach_loopback(
 def test_pinning_keeps_the_port_and_brackets_ipv6(
     transport: httpx.MockTransport, seen: list[httpx.Request]
 ) -> None:
+    """Pinning keeps the URL's port and brackets an IPv6 address."""
     resolver = FakeResolver([PUBLIC_V6])
     with CallbackClient(transport=transport, resolver=resolver) as c:
         assert send(c, "http://hooks.example:8080/cb").delivered
@@ -207,6 +220,7 @@ def test_pinning_keeps_the_port_and_brackets_ipv6(
 def test_allow_private_pins_to_loopback(
     transport: httpx.MockTransport, seen: list[httpx.Request]
 ) -> None:
+    """With private allowed, the send is pinned to loopback and keeps the name for TLS."""
     with CallbackClient(
         transport=transport, allow_private=True, resolver=FakeResolver(["127.0.0.1"])
     ) as c:

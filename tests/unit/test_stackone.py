@@ -135,11 +135,13 @@ def replying(status: int, *, json_body: object = None, **kwargs: object) -> Hand
 
 
 def test_200_returns_the_order_result(api: Api) -> None:
+    """A 200 returns the order result the API sent."""
     result = api.client(replying(200, json_body=RESULT)).submit()
     assert result == OrderResult(**RESULT)
 
 
 def test_the_request_is_what_stackone_documents(api: Api) -> None:
+    """The POST is what StackOne documents: path, Basic auth, account, idempotency key, body."""
     api.client(replying(200, json_body=RESULT)).submit()
     [request] = api.seen
     assert request.method == "POST"
@@ -153,6 +155,7 @@ def test_the_request_is_what_stackone_documents(api: Api) -> None:
 
 
 def test_a_base_path_in_the_api_url_is_kept(api: Api) -> None:
+    """A base path in the API URL is kept before the orders path."""
     api.client(replying(200, json_body=RESULT), url=api.url + "/v1/").submit()
     assert api.seen[0].path == "/v1" + ORDERS_PATH
 
@@ -163,6 +166,7 @@ def test_a_base_path_in_the_api_url_is_kept(api: Api) -> None:
     ids=["empty", "no test_url", "extra fields"],
 )
 def test_lenient_2xx_bodies(api: Api, reply: str) -> None:
+    """A 2xx body with fields missing or unknown is still read."""
     result = api.client(replying(200, body=reply.encode())).submit()
     assert result.id == json.loads(reply).get("id")
     assert result.test_url == json.loads(reply).get("test_url")
@@ -181,6 +185,7 @@ EXPLICIT = [(status, outcome) for outcome, statuses in SPEC_CLASSES.items() for 
 
 @pytest.mark.parametrize("status", range(100, 600))
 def test_every_status_is_classified(status: int) -> None:
+    """Every HTTP status has a class, and only 2xx is success."""
     outcome = classify_status(status)
     assert outcome in ("ok", "retry", "ambiguous", "permanent")
     assert (outcome == "ok") == (200 <= status <= 299)
@@ -190,11 +195,13 @@ def test_every_status_is_classified(status: int) -> None:
 
 @pytest.mark.parametrize(("status", "outcome"), EXPLICIT)
 def test_spec_status_classes(status: int, outcome: str) -> None:
+    """Each status SPEC §4 names has the class it states."""
     assert classify_status(status) == outcome
 
 
 @pytest.mark.parametrize(("status", "outcome"), [e for e in EXPLICIT if e[1] != "ok"])
 def test_submit_raises_the_class_of_the_status(api: Api, status: int, outcome: str) -> None:
+    """A failing status raises the error class of its status, carrying the status."""
     body = {"statusCode": status, "message": "nope", "timestamp": "2025-06-01T12:00:00Z"}
     with pytest.raises(SubmitError) as info:
         api.client(replying(status, json_body=body)).submit()
@@ -206,6 +213,7 @@ def test_submit_raises_the_class_of_the_status(api: Api, status: int, outcome: s
 
 
 def test_429_carries_retry_after(api: Api) -> None:
+    """A 429 carries its Retry-After for the backoff."""
     answer = replying(429, headers={"Retry-After": "7"}, json_body={"statusCode": 429})
     with pytest.raises(RetryableError) as info:
         api.client(answer).submit()
@@ -214,6 +222,7 @@ def test_429_carries_retry_after(api: Api) -> None:
 
 
 def test_redirect_is_not_followed(api: Api) -> None:
+    """A redirect is a permanent failure and never followed."""
     answer = replying(307, headers={"Location": api.url + "/elsewhere"})
     with pytest.raises(PermanentError) as info:
         api.client(answer).submit()
@@ -223,6 +232,7 @@ def test_redirect_is_not_followed(api: Api) -> None:
 
 @pytest.mark.parametrize("reply", [b"<html>oops</html>", b"", b"[]", b'"ok"', b"{"])
 def test_unparseable_2xx_body_is_permanent(api: Api, reply: bytes) -> None:
+    """A 2xx whose body is not an order result is a permanent `unparseable_body`."""
     with pytest.raises(PermanentError) as info:
         api.client(replying(200, body=reply)).submit()
     assert info.value.kind == "unparseable_body"
@@ -248,6 +258,7 @@ def blank(exc_type: type[BaseException]) -> BaseException:
 
 @pytest.mark.parametrize("exc_type", CLIENT_ERRORS, ids=lambda c: c.__name__)
 def test_every_aiohttp_client_error_is_classified(exc_type: type[BaseException]) -> None:
+    """Every aiohttp error class is classified by its nearest known base."""
     error = classify_transport_error(blank(exc_type))
     nearest = next(c for c in exc_type.__mro__ if c in TRANSPORT_OUTCOMES)
     outcome, kind = TRANSPORT_OUTCOMES[nearest]
@@ -285,6 +296,7 @@ def raw_server(api: Api, then: bytes | None) -> str:
 
 
 def test_a_refused_connection_is_retried(api: Api) -> None:
+    """A refused connection (nothing sent) is retryable."""
     c = api.client(replying(200), url=f"http://127.0.0.1:{free_port()}")
     with pytest.raises(RetryableError) as info:
         c.submit()
@@ -293,6 +305,7 @@ def test_a_refused_connection_is_retried(api: Api) -> None:
 
 
 def test_a_connection_closed_without_a_reply_is_ambiguous(api: Api) -> None:
+    """A connection closed without a reply is ambiguous: the API may have acted."""
     c = api.client(replying(200), url=raw_server(api, None))
     with pytest.raises(AmbiguousError) as info:
         c.submit()
@@ -300,6 +313,7 @@ def test_a_connection_closed_without_a_reply_is_ambiguous(api: Api) -> None:
 
 
 def test_a_reply_that_is_not_http_is_ambiguous(api: Api) -> None:
+    """A reply that is not HTTP is ambiguous."""
     c = api.client(replying(200), url=raw_server(api, b"garbage\r\n\r\n"))
     with pytest.raises(AmbiguousError) as info:
         c.submit()
@@ -307,6 +321,7 @@ def test_a_reply_that_is_not_http_is_ambiguous(api: Api) -> None:
 
 
 def test_a_reply_cut_short_is_ambiguous(api: Api) -> None:
+    """A reply cut short is ambiguous."""
     cut = b'HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{"id"'
     c = api.client(replying(200), url=raw_server(api, cut))
     with pytest.raises(AmbiguousError) as info:
@@ -315,6 +330,7 @@ def test_a_reply_cut_short_is_ambiguous(api: Api) -> None:
 
 
 def test_a_reply_that_does_not_come_is_an_ambiguous_read_timeout(api: Api) -> None:
+    """A reply that does not come in time is an ambiguous read timeout."""
     c = api.client(_blocking(3.0), timeout_s=0.3)
     with pytest.raises(AmbiguousError) as info:
         c.submit()
@@ -351,6 +367,7 @@ ECHOING_BODY = json.dumps(
 
 
 def test_scrub_keeps_status_and_message_and_masks_emails() -> None:
+    """Scrubbing keeps an error body's status and message and masks emails."""
     scrubbed = scrub_error_body(ECHOING_BODY)
     assert json.loads(scrubbed) == {
         "statusCode": 422,
@@ -370,15 +387,18 @@ def test_scrub_keeps_status_and_message_and_masks_emails() -> None:
     ],
 )
 def test_scrub_other_bodies(text: str, expected: str) -> None:
+    """Other bodies keep nothing personal: emails masked, objects without status emptied."""
     assert scrub_error_body(text) == expected
 
 
 def test_scrub_cuts_long_bodies() -> None:
+    """A long error body is cut to the limit."""
     assert len(scrub_error_body("x" * 5000)) == 300
     assert len(scrub_error_body("x" * 5000, limit=20)) == 20
 
 
 def test_error_body_from_the_api_is_scrubbed(api: Api) -> None:
+    """An error body from the API reaches the error scrubbed of personal data."""
     with pytest.raises(PermanentError) as info:
         api.client(replying(422, body=ECHOING_BODY.encode())).submit()
     assert "@" not in info.value.body
