@@ -31,13 +31,14 @@ from sandbox.processes import (
     stop,
     wait_until,
 )
+from worker.ledger.keys import FINAL_STATUSES
 from worker.ledger.records import Record
 from worker.settings import Settings
 from worker.signing import new_secret
 
 DEMO_API_KEY = "demo-api-key"
 DEMO_ACCOUNT = "demo-account"
-FINAL = {"completed", "delivered", "dead"}
+FINAL = set(FINAL_STATUSES)
 
 
 def run_demo(settings: Settings, *, timeout_s: float, console: Console) -> int:

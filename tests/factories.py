@@ -9,9 +9,10 @@ from typing import Any
 from producer.api import Dispatcher
 from producer.samples import example_order
 from sandbox.processes import wait_until
+from worker.ledger.keys import FINAL_STATUSES
 from worker.ledger.records import Record
 
-FINAL = {"completed", "delivered", "dead"}
+FINAL = set(FINAL_STATUSES)
 
 
 def make_order(i: int, *, prefix: str = "ord", **top: Any) -> dict[str, Any]:

@@ -67,6 +67,7 @@ def message(raw: str) -> tuple[dict[str, Any], Message]:
 
 
 def test_template_has_both_markers_as_parts() -> None:
+    """The message template has exactly the two places Lua fills in: the ticket id and the keys."""
     parts = ticket_template("q")
     assert TID in parts
     assert KEYS in parts
@@ -75,6 +76,7 @@ def test_template_has_both_markers_as_parts() -> None:
 
 @pytest.mark.integration
 def test_lua_fills_in_the_markers_and_changes_nothing_else(client: redis.Redis) -> None:
+    """enqueue.lua publishes the template with its markers filled in and nothing else changed."""
     raw = enqueued(client, AWKWARD_KEYS)
     pattern = "".join("(.+?)" if p in (TID, KEYS) else re.escape(p) for p in ticket_template("q"))
     match = re.fullmatch(pattern, raw)
@@ -91,12 +93,14 @@ def test_lua_fills_in_the_markers_and_changes_nothing_else(client: redis.Redis) 
 
 @pytest.mark.integration
 def test_kombu_decodes_the_celery_protocol_2_body(client: redis.Redis) -> None:
+    """kombu reads a published message as Celery's protocol 2 body naming the order keys."""
     _, msg = message(enqueued(client, AWKWARD_KEYS))
     assert msg.decode() == [[AWKWARD_KEYS], {}, EMBED]
 
 
 @pytest.mark.integration
 def test_headers_and_properties_name_the_task_and_the_ticket(client: redis.Redis) -> None:
+    """Headers and properties name our task and the ticket id, as Celery expects."""
     payload, msg = message(enqueued(client, AWKWARD_KEYS))
     tid = msg.headers["id"]
     assert msg.headers["task"] == DISPATCH_TASK == "order_dispatch.dispatch"
@@ -113,6 +117,7 @@ def test_headers_and_properties_name_the_task_and_the_ticket(client: redis.Redis
 
 @pytest.mark.integration
 def test_other_task_name_and_queue(client: redis.Redis) -> None:
+    """A template for another task and queue carries them through to the published message."""
     payload, _ = message(pushed(client, ticket_template("other", task="x.y"), "t", ["a:b"]))
     assert payload["headers"]["task"] == "x.y"
     assert payload["headers"]["id"] == "t.1"
@@ -166,6 +171,7 @@ def test_any_ticket_id_survives_the_envelope(
     ],
 )
 def test_batch_size(n_orders: int, spread: int, batch_max: int, expected: int) -> None:
+    """Messages are sized for the whole burst: spread widely enough, batch_max keys at most."""
     assert batch_size(n_orders, spread=spread, batch_max=batch_max) == expected
 
 
@@ -175,6 +181,7 @@ def test_batch_size(n_orders: int, spread: int, batch_max: int, expected: int) -
     batch_max=st.integers(min_value=1, max_value=500),
 )
 def test_batch_size_stays_in_bounds(n_orders: int, spread: int, batch_max: int) -> None:
+    """Any burst gives a batch size between 1 and batch_max."""
     size = batch_size(n_orders, spread=spread, batch_max=batch_max)
     assert 1 <= size <= batch_max
     if size > 1:

@@ -89,12 +89,6 @@ class Keys:
         return f"{self.prefix}:seq"
 
     @property
-    def poison(self) -> str:
-        """Unused: nothing writes or reads it. Poison messages are dropped by the transport,
-        logged (`message.poison`) and counted (`poison_messages` in `counters`)."""
-        return f"{self.prefix}:poison"
-
-    @property
     def workers(self) -> str:
         """Zset worker node name -> ms of its last heartbeat."""
         return f"{self.prefix}:workers"
