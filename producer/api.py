@@ -21,13 +21,15 @@ import redis
 
 from worker.errors import ConfigurationError, FieldError, InvalidOrder, ServiceUnavailable
 from worker.http.ssrf import check_callback_url
+from worker.identity import check_account_id, order_key
 from worker.ledger.connect import connect
 from worker.ledger.keys import Keys
 from worker.ledger.records import Event, Record, follow_events, read_events, read_records
 from worker.ledger.results import ResultsGroup
 from worker.ledger.steps import Ledger, LedgerConfig, NewOrder
-from worker.orders import Order, check_account_id, checked_body, order_key, parse_order
+from worker.orders import Order
 from worker.settings import Settings
+from worker.validation import checked_body, parse_order
 
 Outcome = Literal["accepted", "duplicate", "invalid"]
 RawOrder = Order | dict[str, Any] | str | bytes

@@ -35,7 +35,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from worker.orders import ORDERS_PATH, UpstreamOrder
+from worker.identity import ORDERS_PATH
+from worker.orders import UpstreamOrder
 
 TEST_URL_BASE = "https://assessments.sandbox.order-dispatch.test/t/"
 

@@ -8,7 +8,9 @@ place its library is imported. Imports run one way: core <- edges <- process.
 
     core                 errors      the exception tree, split by what the worker must do
                          settings    every DISPATCH_* variable, and the policies built from it
-                         orders      the order contract (pydantic), the order key, ORDERS_PATH
+                         orders      the order contract (pydantic): request and response bodies
+                         validation  a producer's order checked, its problems by field path
+                         identity    the order key, ORDERS_PATH, StackOne's Basic auth
                          claims      the values the ledger hands out (Claim, Gate, NewOrder...)
                          backoff     the delay before the next attempt (pure)
                          policy      retry / ambiguous / dead decisions, the callback schedule
@@ -17,16 +19,19 @@ place its library is imported. Imports run one way: core <- edges <- process.
                          counters    the names of the fleet-wide counters
                          tickets     the queue message envelope (what Lua writes, kombu reads)
                          capacity    how much one process takes on; ShuttingDown
-                         submit      one attempt at one order: gates, POST, record (no Celery)
+                         submit      one attempt at one order: budget, gates, POST (no Celery)
+                         endings     how an attempt ends, recorded: postponed, retry, dead, refused
                          deliver     one attempt at one callback: sign, POST, record
                          signing     Standard Webhooks signatures (pure; receivers use it too)
                          logs        one log event per lifecycle step (`step`)
-    worker.ledger        redis       keys, Lua scripts (lua/), sync and asyncio runners, records,
-                                     results stream, dead letters, callback stage, connections
+    worker.ledger        redis       keys, Lua scripts (lua/, one registry in `scripts`), the steps
+                                     as ops (`ops`), sync and asyncio runners, records, results
+                                     stream, dead letters, callback stage, connections
     worker.http          aiohttp,    the StackOne client and its error table, the webhook client,
                          httpx       the SSRF guard and callback URL rules
     worker.process       celery,     the app, the tasks, the guarded transport, the runtime (keeper
-                         kombu       thread: leases, heartbeat, pump), the event loop
+                         kombu       thread: leases, message notes, heartbeat, pump), what a
+                                     process holds (`held`), the event loop
     worker.obs           sentry,     log formatting, Sentry, the fleet snapshot, the exporter
                          prometheus
 
@@ -41,13 +46,14 @@ Where things are:
 
 A dispatch message's path:
     process.tasks.dispatch (a pool thread: the message names order keys)
-      -> process.runtime.Runtime.dispatch (hands the keys to the event loop, waits)
+      -> process.runtime.Runtime.dispatch (notes the keys as held: lua/reserve.lua, renewed by
+         the keeper; hands them to the event loop, waits)
       -> submit.attempt_batch (waits for room in `capacity`, claims: ledger.aio / lua/claim.lua)
       -> submit.attempt_order, per order, concurrently:
            lua/begin.lua (gates, rate slot, attempt counted) -> http.stackone (POST)
-           -> outcomes (a Finish) -> lua/report_flow.lua (flow state), then lua/finish.lua
-           (record, schedule, callback hand-off, results stream), in one round trip
-           -> logs.step / obs.sentry when it dies
+           -> endings / outcomes (a Finish) -> lua/report_flow.lua (flow state, if the lease
+           is still ours), then lua/finish.lua (record, schedule, callback hand-off, results
+           stream), in one round trip -> logs.step / obs.sentry when it dies
       -> the task acks the message (late ack: a killed worker's message runs again).
 """
 
@@ -66,7 +72,8 @@ from worker.errors import (
     ServiceUnavailable,
     SubmitError,
 )
-from worker.orders import Order, OrderResult, order_key
+from worker.identity import order_key
+from worker.orders import Order, OrderResult
 from worker.settings import Settings
 
 __all__ = [

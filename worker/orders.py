@@ -1,4 +1,5 @@
-"""The order contract: StackOne's endpoint, its request and response bodies, and the order key.
+"""The order contract: StackOne's request and response bodies (the endpoint, its auth and the
+order key are `worker.identity`'s).
 
 Two layers, modelled once:
 
@@ -14,23 +15,11 @@ The body POSTed is the enqueued order, field for field, minus nulls (`order_body
 
 from __future__ import annotations
 
-import base64
 import functools
 from typing import Annotated, Any, Literal, get_args
 
 from email_validator import EmailNotValidError, validate_email
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue, ValidationError
-
-from worker.errors import FieldError, InvalidOrder
-
-# StackOne's endpoint for placing an order: the worker POSTs to it, the sandbox serves it.
-ORDERS_PATH = "/unified/ats/assessments/orders"
-
-
-def basic_auth(api_key: str) -> str:
-    """StackOne's Basic auth header: the API key as the user name, no password."""
-    return "Basic " + base64.b64encode(f"{api_key}:".encode()).decode()
-
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue
 
 ApplicationStatusValue = Literal[
     "active",
@@ -233,69 +222,3 @@ class Order(UpstreamOrder):
 
 
 # --- helpers ------------------------------------------------------------------------------------
-
-
-def order_key(account_id: str, order_id: str) -> str:
-    """`<account_id>:<order id>`: the identity of an order, its idempotency key."""
-    return f"{account_id}:{order_id}"
-
-
-def split_key(key: str) -> tuple[str, str]:
-    """The inverse of `order_key` (an account id never holds a colon; an order id may)."""
-    account_id, sep, order_id = key.partition(":")
-    if not sep or not account_id or not order_id:
-        raise ValueError(f"not an order key (account:order id): {key!r}")
-    return account_id, order_id
-
-
-def check_account_id(account_id: str) -> str:
-    if not account_id or ":" in account_id or any(c.isspace() for c in account_id):
-        raise ValueError("an account id is non-empty and holds no colon or white space")
-    return account_id
-
-
-def order_body(order: Order) -> str:
-    """The JSON POSTed: the order field for field, nulls left out (passthrough kept verbatim)."""
-    return order.model_dump_json(exclude_none=True)
-
-
-def field_errors(exc: ValidationError) -> list[FieldError]:
-    """pydantic's errors as `loc`/`msg` pairs that name the field path, e.g. `candidate.emails`."""
-    out = []
-    for err in exc.errors(include_url=False):
-        loc = ".".join(str(part) for part in err["loc"]) or "(order)"
-        if err["type"] == "extra_forbidden":
-            msg = f"unknown field {err['loc'][-1]!r}"
-        elif err["type"] == "missing":
-            msg = "required field is missing"
-        else:
-            msg = err["msg"].removeprefix("Value error, ")
-        out.append(FieldError(loc=loc, msg=msg))
-    return out
-
-
-def parse_order(raw: str | bytes | dict[str, Any], *, max_bytes: int) -> tuple[Order, str]:
-    """Validate one order and return it with the body to send; raise `InvalidOrder`."""
-    try:
-        if isinstance(raw, dict):
-            order = Order.model_validate(raw)
-        else:
-            order = Order.model_validate_json(raw)
-    except ValidationError as exc:
-        raise InvalidOrder(field_errors(exc)) from None
-    return order, checked_body(order, max_bytes=max_bytes)
-
-
-def checked_body(order: Order, *, max_bytes: int) -> str:
-    """The body to send, or `InvalidOrder` when it is larger than `max_bytes`."""
-    body = order_body(order)
-    size = len(body.encode())
-    if size > max_bytes:
-        raise InvalidOrder(
-            [
-                FieldError(
-                    loc="(order)", msg=f"order is {size} bytes, more than the {max_bytes} allowed"
-                )
-            ]
-        )
-    return body

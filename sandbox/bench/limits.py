@@ -16,7 +16,7 @@ import httpx
 
 from sandbox.bench.env import ACCOUNT, API_KEY, Env, bench_orders, fresh
 from sandbox.processes import spawn, stop, wait_until
-from worker.orders import ORDERS_PATH, basic_auth
+from worker.identity import ORDERS_PATH, basic_auth
 
 
 def direct_limit(env: Env, n: int, *, latency_ms: float, concurrency: int) -> tuple[float, str]:

@@ -15,7 +15,7 @@ import httpx
 import redis
 from celery import Celery
 
-from worker.orders import ORDERS_PATH
+from worker.identity import ORDERS_PATH
 
 app = Celery("bench_peer", broker=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:1/0"))
 app.conf.update(

@@ -31,8 +31,8 @@ from sandbox.bench.env import ACCOUNT, API_KEY, Env, bench_env, bench_orders, fr
 from sandbox.bench.limits import direct_limit, peer
 from sandbox.processes import start_worker, stop, wait_until
 from worker.ledger.keys import Keys
-from worker.orders import parse_order
 from worker.settings import Settings
+from worker.validation import parse_order
 
 # --- producer ------------------------------------------------------------------------------------
 

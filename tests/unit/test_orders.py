@@ -13,6 +13,7 @@ from pydantic import BaseModel
 
 from producer.samples import sample_texts
 from worker.errors import FieldError, InvalidOrder
+from worker.identity import check_account_id, order_key, split_key
 from worker.orders import (
     APPLICATION_STATUSES,
     ApplicationStatus,
@@ -32,11 +33,8 @@ from worker.orders import (
     StrictJob,
     StrictPackage,
     UpstreamOrder,
-    check_account_id,
-    order_key,
-    parse_order,
-    split_key,
 )
+from worker.validation import parse_order
 
 MAX_BYTES = 262144
 

@@ -28,7 +28,8 @@ from worker.http.stackone import (
     classify_transport_error,
     scrub_error_body,
 )
-from worker.orders import ORDERS_PATH, OrderResult
+from worker.identity import ORDERS_PATH
+from worker.orders import OrderResult
 from worker.process.eventloop import LoopThread
 from worker.settings import HttpPolicy
 

@@ -21,7 +21,8 @@ from pydantic import SecretStr, ValidationError
 from worker import http
 from worker.backoff import parse_retry_after
 from worker.errors import AmbiguousError, PermanentError, RetryableError, SubmitError
-from worker.orders import ORDERS_PATH, OrderResult, basic_auth
+from worker.identity import ORDERS_PATH, basic_auth
+from worker.orders import OrderResult
 from worker.settings import HttpPolicy
 
 Outcome = Literal["ok", "retry", "ambiguous", "permanent"]
