@@ -24,6 +24,7 @@ place its library is imported. Imports run one way: core <- edges <- process.
                          deliver     one attempt at one callback: sign, POST, record
                          signing     Standard Webhooks signatures (pure; receivers use it too)
                          logs        one log event per lifecycle step (`step`)
+                         timefmt     ISO-8601 times as records and events write them
     worker.ledger        redis       keys, Lua scripts (lua/, one registry in `scripts`), the steps
                                      as ops (`ops`), sync and asyncio runners, records, results
                                      stream, dead letters, callback stage, connections
