@@ -100,7 +100,7 @@ async def attempt_order(ctx: AttemptContext, claim: Claim) -> str:
         policy=ctx.retry,
     ):
         error = "attempts or time used up before this attempt"
-        await _die(ctx, claim, "exhausted", None, error, now_s=now)
+        await _die(ctx, claim, "exhausted", None, error)
         return "dead"
     gate = await ledger.begin(claim)
     if gate.verdict == "lost":
@@ -126,7 +126,6 @@ async def attempt_order(ctx: AttemptContext, claim: Claim) -> str:
         claim,
         outcomes.completed(
             claim,
-            now_s=now,
             api_id=result.id,
             remote_id=result.remote_id,
             test_url=result.test_url,
@@ -176,7 +175,7 @@ async def _postpone(
 ) -> str:
     """A shared gate is shut: wait in the ledger (no attempt used, no slot held)."""
     delay_s = wait_with_jitter(wait_s, ctx.rng)
-    outcome = outcomes.postponed(now_s=ctx.clock(), delay_s=delay_s, reason=reason, counted=counted)
+    outcome = outcomes.postponed(delay_s=delay_s, reason=reason, counted=counted)
     await ctx.ledger.finish(claim, outcome)
     step(
         "order.postponed",
@@ -195,7 +194,6 @@ async def _die(
     error: SubmitError | None,
     text: str,
     *,
-    now_s: float,
     ambiguous: bool = False,
     latency_ms: float | None = None,
     history: dict[str, object] | None = None,
@@ -205,7 +203,6 @@ async def _die(
         claim,
         outcomes.dead(
             claim,
-            now_s=now_s,
             stage="submit",
             reason=reason,
             http_status=status,
@@ -254,7 +251,6 @@ async def _failed(ctx: AttemptContext, claim: Claim, error: SubmitError, latency
             decision.reason,
             error,
             text,
-            now_s=now,
             ambiguous=decision.ambiguous,
             latency_ms=answered_ms,
             history=entry,
@@ -263,7 +259,6 @@ async def _failed(ctx: AttemptContext, claim: Claim, error: SubmitError, latency
     await ctx.ledger.finish(
         claim,
         outcomes.retrying(
-            now_s=now,
             delay_s=decision.delay_s,
             error=error.describe(),
             ambiguous=decision.ambiguous,

@@ -233,9 +233,7 @@ def test_results_follow_prints_an_event_that_happens_after_it_started(
         (claim,) = ledger.claim([key], "w")
         ledger.finish(
             claim,
-            outcomes.completed(
-                claim, now_s=time.time(), api_id="a", remote_id="r", test_url="https://t/x"
-            ),
+            outcomes.completed(claim, api_id="a", remote_id="r", test_url="https://t/x"),
         )
         assert proc.stdout is not None
         line = proc.stdout.readline()
@@ -254,9 +252,7 @@ def test_consumers_in_a_group_share_the_stream_and_lose_nothing_when_one_dies(
     for claim in ledger.claim(keys, "w"):
         ledger.finish(
             claim,
-            outcomes.completed(
-                claim, now_s=time.time(), api_id="a", remote_id="r", test_url="https://t/x"
-            ),
+            outcomes.completed(claim, api_id="a", remote_id="r", test_url="https://t/x"),
         )
     doomed = dispatcher.group("billing", "doomed", claim_idle_ms=300)
     taken = doomed.read(count=7)  # ... and dies before acknowledging them

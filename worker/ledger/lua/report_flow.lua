@@ -1,16 +1,22 @@
 -- Tell an API key's shared flow state what the API did with one attempt.
 -- Invariants: 'ok' closes the circuit; 'fail' counts a consecutive failure and opens the
 -- circuit at the threshold (at once after a failed probe); '429:<ms>' pauses the key for every
--- worker, never shortening a longer pause; an answer to a probe releases it.
+-- worker, never shortening a longer pause; an answer to a probe releases it; an attempt
+-- (its token: one claim, one attempt) is told once, however often the report is sent.
 -- Sent just before finish.lua, in the same round trip, and applied whether or not finish then
 -- records the attempt (the lease was lost, the order is already final): the API did answer,
 -- and the next POST of any worker must hear of it.
--- KEYS: pause, circuit (hash: failures, open_until_ms), probe
--- ARGV: token, flow ('ok' | 'fail' | '429:<ms>'), now_ms, threshold, cooldown_ms
-local PAUSE, CIRCUIT, PROBE = KEYS[1], KEYS[2], KEYS[3]
-local TOKEN, FLOW, NOW_MS = ARGV[1], ARGV[2], tonumber(ARGV[3])
+-- KEYS: pause, circuit (hash: failures, open_until_ms), probe, record
+-- ARGV: clock, token, flow ('ok' | 'fail' | '429:<ms>'), threshold, cooldown_ms
+local PAUSE, CIRCUIT, PROBE, RECORD = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local NOW_MS, TOKEN, FLOW = clock_ms(ARGV[1]), ARGV[2], ARGV[3]
 local THRESHOLD, COOLDOWN_MS = tonumber(ARGV[4]), tonumber(ARGV[5])
 
+-- The mark lives on the record (gone only with it), never creating one that is not there.
+if redis.call('EXISTS', RECORD) == 1 then
+  if redis.call('HGET', RECORD, 'flow_told') == TOKEN then return 1 end
+  redis.call('HSET', RECORD, 'flow_told', TOKEN)
+end
 local probing = redis.call('GET', PROBE) == TOKEN
 if FLOW == 'ok' then
   redis.call('DEL', CIRCUIT)
