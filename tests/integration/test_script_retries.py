@@ -7,6 +7,7 @@ on a fresh connection. Each test checks that the outcome is as if the script had
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import socket
@@ -17,12 +18,14 @@ import pytest
 import redis
 
 from worker import outcomes
-from worker.claims import NewOrder
+from worker.claims import Claim, NewOrder
 from worker.flow import CircuitPolicy, RateLimit
 from worker.ledger import Keys, Ledger, LedgerConfig
+from worker.ledger.aio import AsyncLedger
 from worker.ledger.callbacks import CallbackLedger
-from worker.ledger.connect import connect
+from worker.ledger.connect import connect, connect_async
 from worker.ledger.dead import DeadLetters
+from worker.ledger.ops import LedgerOps
 from worker.ledger.scripts import register_scripts
 
 K = Keys()
@@ -269,3 +272,36 @@ def test_purge(
     with reply_lost(proxy, "purge"):
         assert DeadLetters(ledger).purge([key]) == [key]
     assert not redis_client.exists(K.record(key))
+
+
+def test_steps_on_the_event_loop(
+    direct: Ledger, proxy: ReplyDropper, redis_client: redis.Redis
+) -> None:
+    """The worker's own path: claim, begin and finish from the event loop, each step's scripts
+    in a pipeline shared with whatever else the loop asked for in the same turn."""
+    direct.enqueue([new(i) for i in range(2)])
+
+    async def main() -> tuple[list[Claim], list[bool]]:
+        client = connect_async(
+            f"redis://127.0.0.1:{proxy.port}/0", max_connections=4, sentinel_master="mymaster"
+        )
+        ledger = AsyncLedger(LedgerOps(CONFIG), client)
+        try:
+            with reply_lost(proxy, "claim"):
+                claims = await ledger.claim(["acc:o0", "acc:o1"], "w1")
+            for claim in claims:
+                await ledger.begin(claim)
+            fail = outcomes.retrying(delay_s=5, error="x", flow="fail")
+            proxy.dropped = 0
+            with reply_lost(proxy, "report_flow"):
+                done = await asyncio.gather(*(ledger.finish(c, fail) for c in claims))
+            return claims, list(done)
+        finally:
+            await ledger.close()
+
+    claims, done = asyncio.run(main())
+    assert sorted(c.key for c in claims) == ["acc:o0", "acc:o1"]
+    assert done == [True, True]
+    # Two failures of a threshold of 2: open once, counted once each.
+    assert redis_client.hget(CONFIG.flow.circuit, "failures") == "2"
+    assert counters(redis_client)["retries_retry"] == "2"
