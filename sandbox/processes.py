@@ -14,7 +14,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -211,8 +211,11 @@ def start_worker(
     log: Path | None = None,
     loglevel: str = "warning",
     pool: str | None = None,
+    prefix: Sequence[str] = (),
 ) -> subprocess.Popen[bytes]:
+    """A Celery worker; `prefix` wraps its command (e.g. `faketime -f +120s`, a skewed clock)."""
     args = [
+        *prefix,
         sys.executable,
         "-m",
         "celery",

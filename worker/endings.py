@@ -36,7 +36,7 @@ async def postpone(
 ) -> str:
     """A shared gate is shut: wait in the ledger (no attempt used, no slot held)."""
     delay_s = wait_with_jitter(wait_s, ctx.rng)
-    outcome = outcomes.postponed(now_s=ctx.clock(), delay_s=delay_s, reason=reason, counted=counted)
+    outcome = outcomes.postponed(delay_s=delay_s, reason=reason, counted=counted)
     if not await ctx.ledger.finish(claim, outcome):
         return refused(claim, reason)
     step(
@@ -56,7 +56,6 @@ async def die(
     error: SubmitError | None,
     text: str,
     *,
-    now_s: float,
     ambiguous: bool = False,
     latency_ms: float | None = None,
     history: dict[str, object] | None = None,
@@ -66,7 +65,6 @@ async def die(
         claim,
         outcomes.dead(
             claim,
-            now_s=now_s,
             stage="submit",
             reason=reason,
             http_status=status,
@@ -118,7 +116,6 @@ async def failed(ctx: AttemptContext, claim: Claim, error: SubmitError, latency_
             decision.reason,
             error,
             text,
-            now_s=now,
             ambiguous=decision.ambiguous,
             latency_ms=answered_ms,
             history=entry,
@@ -126,7 +123,6 @@ async def failed(ctx: AttemptContext, claim: Claim, error: SubmitError, latency_
     recorded = await ctx.ledger.finish(
         claim,
         outcomes.retrying(
-            now_s=now,
             delay_s=decision.delay_s,
             error=error.describe(),
             ambiguous=decision.ambiguous,

@@ -4,6 +4,9 @@ A `Finish` says everything the ledger's `finish` script applies in one step: whe
 goes (completed, waiting for a retry, postponed, dead), the record fields it sets, the counters
 it adds to, the results-stream event and the callback event it hands on. Building it here keeps
 the ledger a thin layer over its scripts, and these rules testable without Redis.
+
+No host clock here: an ending's times are Redis's, stamped by the script that records it (the
+fleet has one clock), so a `Finish` carries delays and the placeholders `NOW` and `DUE`.
 """
 
 from __future__ import annotations
@@ -15,13 +18,17 @@ from typing import Any
 
 from worker.claims import Claim
 from worker.counters import attempt_counters
-from worker.timefmt import iso
+
+# Values the ledger's finish script replaces with its own time (ISO-8601): when it records the
+# ending, and when the order is due again (that time plus `Finish.delay_s`).
+NOW = "@@NOW@@"
+DUE = "@@DUE@@"
 
 
 @dataclass(frozen=True, slots=True)
 class Finish:
     mode: str  # complete | retry | release | dead
-    score_s: float  # when it is due again (retry, release) or when it died (dead)
+    delay_s: float  # how long after it is recorded it is due again (retry, release)
     fields: dict[str, str]
     incr: dict[str, int] = field(default_factory=dict)
     counters: dict[str, int] = field(default_factory=dict)
@@ -47,7 +54,6 @@ def callback_event(event: dict[str, str]) -> tuple[str, str]:
 def completed(
     claim: Claim,
     *,
-    now_s: float,
     api_id: str | None,
     remote_id: str | None,
     test_url: str | None,
@@ -64,8 +70,8 @@ def completed(
         "lease": "",
         "sending": "",
         "last_error": "" if test_url else "the API answered without a test_url",
-        "updated_at": iso(now_s),
-        "completed_at": iso(now_s),
+        "updated_at": NOW,
+        "completed_at": NOW,
     }
     event = {
         "type": "order.completed",
@@ -75,11 +81,11 @@ def completed(
         "id": api_id or "",
         "remote_id": remote_id or "",
         "test_url": test_url or "",
-        "timestamp": iso(now_s),
+        "timestamp": NOW,
     }
     return Finish(
         mode="complete",
-        score_s=now_s,
+        delay_s=0.0,
         fields=fields,
         counters=attempt_counters("completed", latency_ms),
         event=event,
@@ -92,7 +98,6 @@ def completed(
 
 def retrying(
     *,
-    now_s: float,
     delay_s: float,
     error: str,
     ambiguous: bool = False,
@@ -105,12 +110,12 @@ def retrying(
         "lease": "",
         "sending": "",
         "last_error": error,
-        "updated_at": iso(now_s),
-        "next_attempt_at": iso(now_s + delay_s),
+        "updated_at": NOW,
+        "next_attempt_at": DUE,
     }
     return Finish(
         mode="retry",
-        score_s=now_s + delay_s,
+        delay_s=delay_s,
         fields=fields,
         incr={"ambiguous_attempts": 1} if ambiguous else {},
         counters=attempt_counters("ambiguous" if ambiguous else "retry", latency_ms),
@@ -119,19 +124,19 @@ def retrying(
     )
 
 
-def postponed(*, now_s: float, delay_s: float, reason: str, counted: bool = False) -> Finish:
+def postponed(*, delay_s: float, reason: str, counted: bool = False) -> Finish:
     """Back to wait without using an attempt (`counted`: `begin` had counted one; give it back)."""
     fields = {
         "status": "queued",
         "lease": "",
         "sending": "",
-        "updated_at": iso(now_s),
-        "next_attempt_at": iso(now_s + delay_s),
+        "updated_at": NOW,
+        "next_attempt_at": DUE,
         "waiting_for": reason,
     }
     return Finish(
         mode="release",
-        score_s=now_s + delay_s,
+        delay_s=delay_s,
         fields=fields,
         incr={"attempts": -1} if counted else {},
     )
@@ -140,7 +145,6 @@ def postponed(*, now_s: float, delay_s: float, reason: str, counted: bool = Fals
 def dead(
     claim: Claim,
     *,
-    now_s: float,
     stage: str,
     reason: str,
     http_status: int | None,
@@ -161,8 +165,8 @@ def dead(
         "last_error": error,
         "lease": "",
         "sending": "",
-        "updated_at": iso(now_s),
-        "died_at": iso(now_s),
+        "updated_at": NOW,
+        "died_at": NOW,
     }
     event = {
         "type": "order.failed",
@@ -172,11 +176,11 @@ def dead(
         "stage": stage,
         "reason": reason,
         "http_status": status,
-        "timestamp": iso(now_s),
+        "timestamp": NOW,
     }
     return Finish(
         mode="dead",
-        score_s=now_s,
+        delay_s=0.0,
         fields=fields,
         incr={"ambiguous_attempts": 1} if ambiguous else {},
         counters=attempt_counters("dead", latency_ms),

@@ -100,7 +100,7 @@ async def attempt_order(ctx: AttemptContext, claim: Claim) -> str:
         policy=ctx.retry,
     ):
         error = "attempts or time used up before this attempt"
-        return await die(ctx, claim, "exhausted", None, error, now_s=now)
+        return await die(ctx, claim, "exhausted", None, error)
     gate = await ledger.begin(claim)
     if gate.verdict == "lost":
         step("order.lease_lost", order_key=claim.key, outcome="skipped")
@@ -125,7 +125,6 @@ async def attempt_order(ctx: AttemptContext, claim: Claim) -> str:
         claim,
         outcomes.completed(
             claim,
-            now_s=now,
             api_id=result.id,
             remote_id=result.remote_id,
             test_url=result.test_url,

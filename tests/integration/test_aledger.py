@@ -65,7 +65,7 @@ def test_many_steps_at_once_each_get_their_own_reply(
         finished = await asyncio.gather(
             *(
                 ledger.finish(
-                    c, outcomes.completed(c, now_s=0, api_id=c.order_id, remote_id="", test_url="u")
+                    c, outcomes.completed(c, api_id=c.order_id, remote_id="", test_url="u")
                 )
                 for c in flat
             )
@@ -125,7 +125,7 @@ def test_the_flow_state_hears_of_an_answer_even_when_its_record_step_fails(
         (claim,) = await ledger.claim(["acc:o0"], "w")
         await ledger.begin(claim)
         dead = outcomes.dead(
-            claim, now_s=0, stage="submit", reason="http", http_status=500, error="x", flow="fail"
+            claim, stage="submit", reason="http", http_status=500, error="x", flow="fail"
         )
         return await asyncio.gather(ledger.finish(claim, dead), return_exceptions=True)
 

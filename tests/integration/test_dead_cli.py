@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 from click.testing import CliRunner
@@ -27,7 +26,6 @@ def dead_orders(dispatcher: Dispatcher) -> list[str]:
         ledger.begin(claim)
         outcome = outcomes.dead(
             claim,
-            now_s=time.time(),
             stage="submit",
             reason=reason,
             http_status=status,

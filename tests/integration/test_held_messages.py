@@ -104,7 +104,7 @@ def test_a_lost_lease_outcome_changes_nothing_shared(redis_client: redis.Redis) 
     assert ledger.pump().lost == 1  # the lease lapsed with the POST on the wire
     (holder,) = ledger.claim(["acc:o1"], "w2")
     counters_before = redis_client.hgetall(K.counters)
-    late = outcomes.retrying(now_s=time.time(), delay_s=1, error="timeout", flow="fail")
+    late = outcomes.retrying(delay_s=1, error="timeout", flow="fail")
     assert not ledger.finish(zombie, late)
     assert not redis_client.exists(ledger.config.flow.circuit)
     assert redis_client.hgetall(K.counters) == counters_before
@@ -112,7 +112,7 @@ def test_a_lost_lease_outcome_changes_nothing_shared(redis_client: redis.Redis) 
     assert record is not None and record.status == "submitting"
     assert counters_before.get("retries_ambiguous") == "1"  # the pump counted the lost POST
     assert record.ambiguous_attempts == 1
-    retry = outcomes.retrying(now_s=time.time(), delay_s=1, error="x", flow="fail")
+    retry = outcomes.retrying(delay_s=1, error="x", flow="fail")
     assert ledger.finish(holder, retry)
     assert redis_client.hget(ledger.config.flow.circuit, "failures") == "1"
 
@@ -123,9 +123,7 @@ def test_a_circuit_with_nothing_to_probe_closes_by_itself(redis_client: redis.Re
     ledger.enqueue([new(1)])
     (claim,) = ledger.claim(["acc:o1"], "w1")
     ledger.begin(claim)
-    died = outcomes.dead(
-        claim, now_s=time.time(), stage="submit", reason="ambiguous", http_status=500, error="x"
-    )
+    died = outcomes.dead(claim, stage="submit", reason="ambiguous", http_status=500, error="x")
     assert ledger.finish(claim, dataclasses.replace(died, flow="fail"))
     assert ledger.gates_shut()
     time.sleep(0.5)

@@ -3,6 +3,7 @@ each script may touch only the keys it names in KEYS (Redis's scripting contract
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 from concurrent.futures import ThreadPoolExecutor
@@ -70,13 +71,11 @@ def ledger(redis_client: redis.Redis, clock: Clock) -> Ledger:
 
 
 def done(claim: Claim) -> outcomes.Finish:
-    return outcomes.completed(claim, now_s=0, api_id="a1", remote_id="r1", test_url="https://t/1")
+    return outcomes.completed(claim, api_id="a1", remote_id="r1", test_url="https://t/1")
 
 
 def dead(claim: Claim, status: int) -> outcomes.Finish:
-    return outcomes.dead(
-        claim, now_s=0, stage="submit", reason="rejected", http_status=status, error="x"
-    )
+    return outcomes.dead(claim, stage="submit", reason="rejected", http_status=status, error="x")
 
 
 def new(i: int, account: str = "acc") -> NewOrder:
@@ -149,7 +148,11 @@ def test_complete_records_the_result_and_tells_the_stream(
     (claim,) = ledger.claim(["acc:o1"], "w1")
     ledger.begin(claim)
     assert ledger.finish(claim, done(claim))
-    assert not ledger.finish(claim, done(claim))
+    # The same attempt told again (a resend) is answered as recorded, and adds nothing; another
+    # attempt's ending is not recorded over a final one.
+    assert ledger.finish(claim, done(claim))
+    other = dataclasses.replace(claim, token="another")
+    assert not ledger.finish(other, done(other))
     record = read_records(redis_client, K, ["acc:o1"])[0]
     assert record is not None
     assert (record.status, record.test_url, record.remote_id) == ("completed", "https://t/1", "r1")
@@ -169,7 +172,7 @@ def test_retry_waits_in_the_ledger_until_due(
     redis_client.delete("q")
     (claim,) = ledger.claim(["acc:o1"], "w1")
     ledger.begin(claim)
-    assert ledger.finish(claim, outcomes.retrying(now_s=clock.t, delay_s=10, error="x"))
+    assert ledger.finish(claim, outcomes.retrying(delay_s=10, error="x"))
     assert redis_client.zscore(K.waiting, "acc:o1") == pytest.approx((clock.t + 10) * 1000)
     clock.t += 9
     assert ledger.pump().due == 0
@@ -184,7 +187,7 @@ def test_retry_by_a_worker_that_lost_its_lease_is_refused(ledger: Ledger) -> Non
     ledger.enqueue([new(1)])
     (claim,) = ledger.claim(["acc:o1"], "w1")
     claim.token = "stale"
-    assert not ledger.finish(claim, outcomes.retrying(now_s=0, delay_s=1, error="x"))
+    assert not ledger.finish(claim, outcomes.retrying(delay_s=1, error="x"))
     assert not ledger.finish(claim, dead(claim, 422))
 
 
@@ -274,14 +277,14 @@ def test_a_429_pauses_every_worker_and_an_outage_opens_the_circuit(
     first, second, third, fourth, fifth, sixth = claims
 
     ledger.begin(first)
-    ledger.finish(first, outcomes.retrying(now_s=clock.t, delay_s=1, error="x", flow="429:2000"))
+    ledger.finish(first, outcomes.retrying(delay_s=1, error="x", flow="429:2000"))
     gate = ledger.begin(second)
     assert gate.verdict == "paused" and 1.5 < gate.wait_s <= 2.0
     redis_client.delete(ledger.config.flow.pause)
 
     for claim in (second, third):  # two failures in a row: open
         assert ledger.begin(claim).go
-        ledger.finish(claim, outcomes.retrying(now_s=clock.t, delay_s=1, error="x", flow="fail"))
+        ledger.finish(claim, outcomes.retrying(delay_s=1, error="x", flow="fail"))
     gate = ledger.begin(fourth)
     assert gate.verdict == "open" and gate.wait_s == pytest.approx(5, abs=0.01)
     assert fourth.attempts == 0  # a shut gate uses no attempt
@@ -319,9 +322,7 @@ def test_the_pump_forgets_dead_letters_past_the_retention(
     (claim,) = ledger.claim(["acc:o1"], "w1")
     ledger.finish(
         claim,
-        outcomes.dead(
-            claim, now_s=clock.t, stage="submit", reason="rejected", http_status=422, error="x"
-        ),
+        outcomes.dead(claim, stage="submit", reason="rejected", http_status=422, error="x"),
     )
     redis_client.zadd(K.workers, {"gone@host": int((clock.t - 90_000) * 1000)})
     ledger.pump()
@@ -352,13 +353,13 @@ def test_postponing_gives_the_attempt_back_and_keeps_the_history(
     (claim,) = ledger.claim(["acc:o1"], "w1")
     ledger.begin(claim)
     attempt = {"attempt": 1, "outcome": "retry", "error": "é"}
-    retry = outcomes.retrying(now_s=clock.t, delay_s=1, error="é", ambiguous=True, history=attempt)
+    retry = outcomes.retrying(delay_s=1, error="é", ambiguous=True, history=attempt)
     assert ledger.finish(claim, retry)
     clock.t += 2
     ledger.pump()
     (claim,) = ledger.claim(["acc:o1"], "w1")
     ledger.begin(claim)
-    ledger.finish(claim, outcomes.postponed(now_s=clock.t, delay_s=1, reason="rate", counted=True))
+    ledger.finish(claim, outcomes.postponed(delay_s=1, reason="rate", counted=True))
     record = read_records(redis_client, K, ["acc:o1"])[0]
     assert record is not None
     assert (record.attempts, record.ambiguous_attempts, record.last_error) == (1, 1, "é")
@@ -375,9 +376,7 @@ def test_a_callback_is_handed_on_retried_and_taken_back_from_a_lost_worker(
     ledger.begin(claim)
     ledger.finish(
         claim,
-        outcomes.completed(
-            claim, now_s=clock.t, api_id="a", remote_id="r", test_url="u", with_callback=True
-        ),
+        outcomes.completed(claim, api_id="a", remote_id="r", test_url="u", with_callback=True),
     )
     assert ledger.pump().callbacks == 1
     (sent,) = callbacks.claim(["acc:o1"])
@@ -422,7 +421,7 @@ def test_scripts_redis_forgot_are_loaded_again_for_a_pipelined_step(
     (claim,) = ledger.claim(["acc:o1"], "w1")
     ledger.begin(claim)
     redis_client.script_flush()
-    fail = outcomes.retrying(now_s=clock.t, delay_s=1, error="x", flow="fail")
+    fail = outcomes.retrying(delay_s=1, error="x", flow="fail")
     assert ledger.finish(claim, fail)
     assert redis_client.hget(ledger.config.flow.circuit, "failures") == "1"
     redis_client.script_flush()

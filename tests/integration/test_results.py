@@ -28,9 +28,7 @@ def complete(dispatcher: Dispatcher, n: int) -> list[str]:
     for claim in ledger.claim(keys, "w"):
         ledger.finish(
             claim,
-            outcomes.completed(
-                claim, now_s=time.time(), api_id="a", remote_id="r", test_url="https://t/x"
-            ),
+            outcomes.completed(claim, api_id="a", remote_id="r", test_url="https://t/x"),
         )
     return keys
 

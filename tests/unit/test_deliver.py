@@ -60,7 +60,7 @@ class Stage:
         [claim] = self.ledger.claim([key], "w")
         self.ledger.begin(claim)
         finish = outcomes.completed(
-            claim, now_s=NOW, api_id="a", remote_id="r", test_url="https://t/1", with_callback=True
+            claim, api_id="a", remote_id="r", test_url="https://t/1", with_callback=True
         )
         assert self.ledger.finish(claim, finish)
         assert self.ledger.pump().callbacks == 1  # due at once: on the callback queue

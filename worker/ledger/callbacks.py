@@ -14,7 +14,6 @@ from typing import Any
 from worker.claims import CallbackClaim
 from worker.ledger.scripts import Op
 from worker.ledger.steps import Ledger
-from worker.timefmt import iso
 
 
 class CallbackLedger:
@@ -27,7 +26,7 @@ class CallbackLedger:
         if not order_keys:
             return []
         token = uuid.uuid4().hex
-        expiry = int((self.ledger.clock() + self.ledger.config.lease_s) * 1000)
+        ops = self.ledger.ops
         keys = [self.keys.cb_queued, self.keys.cb_leases, *self.ledger.ops.records(order_keys)]
 
         def parse(reply: list[Any]) -> list[CallbackClaim]:
@@ -38,7 +37,8 @@ class CallbackLedger:
                 )
             ]
 
-        return self.ledger.run(Op.one("cbclaim", keys, [expiry, token, *order_keys], parse))
+        args = [ops.now_arg(), ops.lease_ms, token, *order_keys]
+        return self.ledger.run(Op.one("cbclaim", keys, args, parse))
 
     def delivered(self, claim: CallbackClaim) -> bool:
         return self._record(claim, "delivered", 0.0, "", None, "callbacks_delivered")
@@ -60,14 +60,13 @@ class CallbackLedger:
         http_status: int | None,
         counter: str,
     ) -> bool:
-        now = self.ledger.clock()
         k = self.keys
         args: list[str | int] = [
+            self.ledger.ops.now_arg(),
             claim.key,
             claim.token,
             mode,
-            int((now + delay_s) * 1000),
-            iso(now),
+            int(delay_s * 1000),
             error,
             "" if http_status is None else str(http_status),
             counter,

@@ -13,11 +13,11 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from worker.ledger.keys import REPLY_TTL_S
 from worker.ledger.records import Record, read_history, read_records
 from worker.ledger.scripts import Op
 from worker.ledger.steps import Ledger
 from worker.tickets import batch_size
-from worker.timefmt import iso
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,20 +112,20 @@ class DeadLetters:
         """Replay dead letters (of `stage`, or whichever each key has); returns those replayed."""
         if not keys:
             return []
-        now = self.ledger.clock()
-        cfg = self.ledger.config
+        cfg, nonce = self.ledger.config, uuid.uuid4().hex
         args: list[Any] = [
-            int(now * 1000),
-            iso(now),
-            int((now + cfg.deadline_s) * 1000),
-            uuid.uuid4().hex,
+            self.ledger.ops.now_arg(),
+            int(cfg.deadline_s * 1000),
+            nonce,
             self.ledger.ops.parts_json,
             batch_size(len(keys), spread=cfg.batch_spread, batch_max=cfg.batch_max),
             stage or "any",
+            REPLY_TTL_S,
             *keys,
         ]
         k = self.keys
         touched = [k.dead, k.queued, k.ticket_seq, cfg.queue, k.dead_callback, k.cb_waiting]
+        touched.append(k.reply(nonce))
         touched += self.ledger.ops.records(keys)
         return self.ledger.run(Op.one("replay", touched, args, list))
 
@@ -136,6 +136,7 @@ class DeadLetters:
         touched = [
             k.dead,
             k.dead_callback,
+            k.reply(uuid.uuid4().hex),
             *(x for key in keys for x in (k.record(key), k.history(key))),
         ]
-        return self.ledger.run(Op.one("purge", touched, keys, list))
+        return self.ledger.run(Op.one("purge", touched, [REPLY_TTL_S, *keys], list))

@@ -18,6 +18,10 @@ from typing import Literal, get_args
 FinalStatus = Literal["completed", "delivered", "dead"]
 FINAL_STATUSES: tuple[str, ...] = get_args(FinalStatus)
 
+# How long a script's reply is kept for a resend: far beyond the ~40 s that redis-py's retries
+# (40, backoff capped at 1 s; ledger/connect.py) can take to send it again.
+REPLY_TTL_S = 600
+
 
 @dataclass(frozen=True, slots=True)
 class Keys:
@@ -87,6 +91,11 @@ class Keys:
     def ticket_seq(self) -> str:
         """Counter that makes the ids of messages built in Lua unique."""
         return f"{self.prefix}:seq"
+
+    def reply(self, request_id: str) -> str:
+        """String: the reply of a script run (JSON) under its request id, for a resend of it
+        (redis-py's retry after the reply was lost). Lives `REPLY_TTL_S`."""
+        return f"{self.prefix}:reply:{request_id}"
 
     @property
     def workers(self) -> str:

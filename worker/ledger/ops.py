@@ -3,6 +3,10 @@
 Each builder turns Python values into a script's keys and arguments, and says how to read its
 reply; the scripts keep the invariants written at their top. The sync `Ledger` and the asyncio
 `AsyncLedger` run what these build, so every step is written once.
+
+Time is Redis's: the scripts read `TIME` themselves, and are given durations (a lease, a delay,
+a deadline), never a host's "now". A test that moves time by hand injects `clock`: its value is
+then sent as every script's first argument, which the scripts take in place of `TIME`.
 """
 
 from __future__ import annotations
@@ -17,11 +21,10 @@ from typing import Any
 
 from worker.claims import Claim, Gate, NewOrder, PumpReport
 from worker.ledger.config import LedgerConfig
-from worker.ledger.keys import Keys
+from worker.ledger.keys import REPLY_TTL_S, Keys
 from worker.ledger.scripts import Call, Op
 from worker.outcomes import Finish
 from worker.tickets import DELIVER_TASK, batch_size, ticket_template
-from worker.timefmt import iso
 
 Clock = Callable[[], float]
 
@@ -31,7 +34,6 @@ class PumpScan:
     """What `pump_scan.lua` found due: the keys the pump's scripts may move, and whether the
     queue was empty before they published anything."""
 
-    now_s: float
     due: list[str]
     lost: list[str]
     cb_due: list[str]
@@ -42,11 +44,12 @@ class PumpScan:
 
 class LedgerOps:
     def __init__(
-        self, config: LedgerConfig, *, keys: Keys | None = None, clock: Clock = time.time
+        self, config: LedgerConfig, *, keys: Keys | None = None, clock: Clock | None = None
     ) -> None:
         self.config = config
         self.keys = keys or Keys()
         self.clock = clock
+        self.lease_ms = int(config.lease_s * 1000)
         # The queue messages as templates that the scripts fill in (see tickets.py).
         self.parts_json = json.dumps(ticket_template(config.queue))
         self.deliver_parts_json = json.dumps(ticket_template(config.queue, DELIVER_TASK))
@@ -54,47 +57,49 @@ class LedgerOps:
     def records(self, order_keys: Iterable[str]) -> list[str]:
         return [self.keys.record(key) for key in order_keys]
 
+    def now_arg(self) -> str | int:
+        """Every script's first argument: '' (read Redis's `TIME`), or a test's clock in ms."""
+        return "" if self.clock is None else int(self.clock() * 1000)
+
     # --- producer side --------------------------------------------------------------------------
 
     def enqueue(self, orders: Sequence[NewOrder], *, burst: int = 0) -> Op[list[str]]:
         if not orders:
             return Op.nothing([])
-        now = self.clock()
         cfg, k = self.config, self.keys
         size = batch_size(max(burst, len(orders)), spread=cfg.batch_spread, batch_max=cfg.batch_max)
+        nonce = uuid.uuid4().hex
         args: list[Any] = [
-            int(now * 1000),
-            iso(now),
+            self.now_arg(),
             cfg.ttl_s,
             size,
-            uuid.uuid4().hex,
+            nonce,
             self.parts_json,
-            int((now + cfg.deadline_s) * 1000),
+            int(cfg.deadline_s * 1000),
+            REPLY_TTL_S,
         ]
         for o in orders:
             args += [o.key, o.account_id, o.order_id, o.body, o.callback_url]
-        keys = [k.queued, k.ticket_seq, cfg.queue, k.counters, *self.records(o.key for o in orders)]
+        keys = [k.queued, k.ticket_seq, cfg.queue, k.counters, k.reply(nonce)]
+        keys += self.records(o.key for o in orders)
         return Op.one("enqueue", keys, args, list)
 
     # --- worker side ----------------------------------------------------------------------------
 
     def claim(self, order_keys: Iterable[str], worker: str) -> Op[list[Claim]]:
         order_keys = list(order_keys)
-        now = self.clock()
         token = uuid.uuid4().hex
-        expiry = int((now + self.config.lease_s) * 1000)
         keys = [self.keys.queued, self.keys.leases, *self.records(order_keys)]
-        args = [expiry, token, iso(now), worker, *order_keys]
-        return Op.one("claim", keys, args, functools.partial(_claims, token))
+        args = [self.now_arg(), self.lease_ms, token, worker, *order_keys]
+        parse = functools.partial(_claims, token, self.clock or time.time)
+        return Op.one("claim", keys, args, parse)
 
     def begin(self, claim: Claim) -> Op[Gate]:
-        now = self.clock()
         cfg, flow = self.config, self.config.flow
         keys = [self.keys.record(claim.key), flow.pause, flow.circuit, flow.probe, flow.rate]
         args = [
+            self.now_arg(),
             claim.token,
-            iso(now),
-            int(now * 1000),
             int(cfg.probe_ttl_s * 1000),
             cfg.rate.interval_ms,
             int(cfg.rate.max_wait_s * 1000),
@@ -103,13 +108,13 @@ class LedgerOps:
 
     def gates(self) -> Op[bool]:
         flow = self.config.flow
-        return Op.one("gates", [flow.pause, flow.circuit], [int(self.clock() * 1000)], bool)
+        return Op.one("gates", [flow.pause, flow.circuit], [self.now_arg()], bool)
 
     def finish(self, claim: Claim, outcome: Finish) -> Op[bool]:
         """The flow state first (if this worker still holds the lease), then the record, both in
         one round trip; the reply is finish's."""
         k, cfg = self.keys, self.config
-        now_ms = int(self.clock() * 1000)
+        now = self.now_arg()
         calls = []
         if outcome.flow:
             flow = cfg.flow
@@ -118,9 +123,9 @@ class LedgerOps:
                     "report_flow",
                     [flow.pause, flow.circuit, flow.probe, k.record(claim.key)],
                     [
+                        now,
                         claim.token,
                         outcome.flow,
-                        now_ms,
                         cfg.circuit.threshold,
                         int(cfg.circuit.cooldown_s * 1000),
                     ],
@@ -138,16 +143,17 @@ class LedgerOps:
             *(k.dead, k.events, k.counters, k.cb_waiting),
         ]
         args: list[Any] = [
+            now,
             claim.key,
             claim.token,
             outcome.mode,
-            int(outcome.score_s * 1000),
+            int(outcome.delay_s * 1000),
             cfg.ttl_s,
             cfg.stream_maxlen,
             json.dumps(outcome.history) if outcome.history else "",
             cb_event,
             cb_id,
-            now_ms + int(outcome.callback_delay_s * 1000),
+            int(outcome.callback_delay_s * 1000),
             json.dumps(changes, ensure_ascii=False),
         ]
         calls.append(Call("finish", keys, args))
@@ -157,67 +163,58 @@ class LedgerOps:
         held = list(held)
         if not held:
             return Op.nothing(0)
-        expiry = int((self.clock() + self.config.lease_s) * 1000)
         zset, lease_field = (
             (self.keys.cb_leases, "cb_lease") if callbacks else (self.keys.leases, "lease")
         )
         keys = [zset, *self.records(key for key, _ in held)]
-        args = [expiry, lease_field, *(x for pair in held for x in pair)]
+        args = [self.now_arg(), self.lease_ms, lease_field, *(x for pair in held for x in pair)]
         return Op.one("renew", keys, args, int)
 
     # --- the pump: first what is due, then the moves (their records named in KEYS) ----------------
 
     def pump_scan(self) -> Op[PumpScan]:
-        now = self.clock()
         k = self.keys
         keys = [k.waiting, k.leases, k.cb_waiting, k.cb_leases, self.config.queue, k.reserved]
-        args = [int(now * 1000), self.config.pump_limit]
+        args = [self.now_arg(), self.config.pump_limit]
 
         def parse(reply: list[Any]) -> PumpScan:
             due, lost, cb_due, cb_lost, queue_empty, orphaned = reply
             return PumpScan(
-                now,
-                list(due),
-                list(lost),
-                list(cb_due),
-                list(cb_lost),
-                queue_empty == 1,
-                list(orphaned),
+                list(due), list(lost), list(cb_due), list(cb_lost), queue_empty == 1, list(orphaned)
             )
 
         return Op.one("pump_scan", keys, args, parse)
 
     def pump(self, scan: PumpScan) -> Op[PumpReport]:
         """Orders, then callbacks, then the trim of what the retention is over for."""
-        k, cfg, now = self.keys, self.config, scan.now_s
-        now_ms, nonce, empty = int(now * 1000), uuid.uuid4().hex, int(scan.queue_empty)
-        limit, stale_ms = cfg.pump_limit, int(cfg.lease_s * 1000)
+        k, cfg, now = self.keys, self.config, self.now_arg()
+        nonce, empty = uuid.uuid4().hex, int(scan.queue_empty)
+        limit, stale_ms = cfg.pump_limit, self.lease_ms
         orders = Call(
             "pump_orders",
             [
                 *(k.waiting, k.leases, k.queued, k.ticket_seq, cfg.queue, k.dead, k.events),
-                *(k.reserved, k.counters),
+                *(k.reply(f"{nonce}.orders"), k.reserved, k.counters),
                 *self.records([*scan.due, *scan.lost]),
             ],
             [
-                *(now_ms, iso(now), limit, cfg.batch_max, cfg.batch_spread, nonce),
-                *(self.parts_json, stale_ms, int(cfg.hold_ambiguous), cfg.ttl_s),
-                *(cfg.stream_maxlen, empty, len(scan.due), json.dumps(scan.orphaned)),
-                *(*scan.due, *scan.lost),
+                *(now, limit, cfg.batch_max, cfg.batch_spread, nonce, self.parts_json),
+                *(stale_ms, int(cfg.hold_ambiguous), cfg.ttl_s, cfg.stream_maxlen, empty),
+                *(REPLY_TTL_S, len(scan.due), json.dumps(scan.orphaned), *scan.due, *scan.lost),
             ],
         )
         callbacks = Call(
             "pump_callbacks",
             [
                 *(k.cb_waiting, k.cb_leases, k.cb_queued, k.ticket_seq, cfg.queue),
-                *self.records([*scan.cb_due, *scan.cb_lost]),
+                *(k.reply(f"{nonce}.callbacks"), *self.records([*scan.cb_due, *scan.cb_lost])),
             ],
             [
-                *(now_ms, limit, cfg.batch_max, cfg.batch_spread, nonce, self.deliver_parts_json),
-                *(stale_ms, empty, len(scan.cb_due), *scan.cb_due, *scan.cb_lost),
+                *(now, limit, cfg.batch_max, cfg.batch_spread, nonce, self.deliver_parts_json),
+                *(stale_ms, empty, REPLY_TTL_S, len(scan.cb_due), *scan.cb_due, *scan.cb_lost),
             ],
         )
-        trim = Call("trim", [k.dead, k.dead_callback, k.workers], [now_ms, cfg.ttl_s])
+        trim = Call("trim", [k.dead, k.dead_callback, k.workers], [now, cfg.ttl_s])
 
         def parse(replies: list[Any]) -> PumpReport:
             (due, lost, stale, held), n_callbacks, _ = replies
@@ -226,10 +223,13 @@ class LedgerOps:
         return Op((orders, callbacks, trim), parse)
 
 
-def _claims(token: str, reply: list[Any]) -> list[Claim]:
-    """claim.lua's reply: 9 values per order taken, in the order the script lists them."""
+def _claims(token: str, host_clock: Clock, reply: list[Any]) -> list[Claim]:
+    """claim.lua's reply: Redis's time, then 9 values per order taken, in the order the script
+    lists them. The order's times are Redis's; the worker weighs its budget on its own clock,
+    so they are moved onto it (by the skew seen at this claim, give or take a round trip)."""
+    skew_ms = int(host_clock() * 1000) - int(reply[0])
     claims = []
-    for i in range(0, len(reply), 9):
+    for i in range(1, len(reply), 9):
         key, body, account, order_id, attempts, ambiguous, created, deadline, cb = reply[i : i + 9]
         claims.append(
             Claim(
@@ -240,8 +240,8 @@ def _claims(token: str, reply: list[Any]) -> list[Claim]:
                 order_id=order_id,
                 attempts=int(attempts or 0),
                 ambiguous_attempts=int(ambiguous or 0),
-                created_ms=int(created or 0),
-                deadline_ms=int(deadline or 0),
+                created_ms=int(created or 0) + skew_ms,
+                deadline_ms=int(deadline or 0) + skew_ms,
                 callback_url=cb,
             )
         )

@@ -2,9 +2,16 @@
 
 Every script in `lua/` is listed in `SCRIPTS` with the shared Lua it needs put before it:
 `final` (the table `FINAL` of the final statuses, written from `keys.FINAL_STATUSES`, so the
-list exists once), `tickets` (`push_tickets`, lua/_tickets.lua) and `moves` (the pump's
-helpers, lua/_moves.lua). Each script names in KEYS every key it touches, records included, as
-Redis's scripting contract asks: its callers pass them.
+list exists once), `clock` (lua/_clock.lua: Redis's `TIME`, the one clock every lease, renewal,
+schedule and gate is read on, and ISO stamps of it), `replies` (lua/_replies.lua: a reply kept
+under its request id, for the scripts a resend could not otherwise answer the same),
+`tickets` (`push_tickets`, lua/_tickets.lua) and `moves` (the pump's helpers, lua/_moves.lua).
+Each script names in KEYS every key it touches, records included, as Redis's scripting
+contract asks: its callers pass them.
+
+Every script is safe to send twice, because redis-py's `Retry` does send a script again when
+its reply was lost after it ran: a claim recognises its token, an attempt's report its token,
+and the others their request id.
 
 A step of the ledger is an `Op`: the scripts it runs (`Call`s, sent in order and in one round
 trip) and how to read their replies. The sync `Ledger` (steps.py) and the asyncio
@@ -25,23 +32,23 @@ from worker.ledger.keys import FINAL_STATUSES
 T = TypeVar("T")
 
 SCRIPTS: dict[str, tuple[str, ...]] = {
-    "enqueue": ("tickets",),
-    "claim": ("final",),
-    "begin": (),
-    "gates": (),
-    "report_flow": (),
-    "finish": ("final",),
-    "renew": (),
-    "reserve": (),
+    "enqueue": ("clock", "replies", "tickets"),
+    "claim": ("clock", "final"),
+    "begin": ("clock",),
+    "gates": ("clock",),
+    "report_flow": ("clock",),
+    "finish": ("clock", "final"),
+    "renew": ("clock",),
+    "reserve": ("clock",),
     "unreserve": (),
-    "pump_scan": (),
-    "pump_orders": ("tickets", "moves"),
-    "pump_callbacks": ("tickets", "moves"),
-    "trim": (),
-    "cbclaim": (),
-    "cbfinish": (),
-    "replay": ("tickets",),
-    "purge": (),
+    "pump_scan": ("clock",),
+    "pump_orders": ("clock", "replies", "tickets", "moves"),
+    "pump_callbacks": ("clock", "replies", "tickets", "moves"),
+    "trim": ("clock",),
+    "cbclaim": ("clock",),
+    "cbfinish": ("clock",),
+    "replay": ("clock", "replies", "tickets"),
+    "purge": ("replies",),
 }
 
 
@@ -56,6 +63,8 @@ def source(name: str) -> str:
     lua = resources.files("worker.ledger") / "lua"
     shared = {
         "final": _final_statuses,
+        "clock": (lua / "_clock.lua").read_text,
+        "replies": (lua / "_replies.lua").read_text,
         "tickets": (lua / "_tickets.lua").read_text,
         "moves": (lua / "_moves.lua").read_text,
     }

@@ -33,13 +33,17 @@ class Ledger:
         config: LedgerConfig,
         *,
         keys: Keys | None = None,
-        clock: Clock = time.time,
+        clock: Clock | None = None,
     ) -> None:
+        """`clock`: only for tests that move time by hand (see `LedgerOps`); by default every
+        step runs on Redis's clock."""
         self.redis = client
         self.ops = LedgerOps(config, keys=keys, clock=clock)
         self.config = config
         self.keys = self.ops.keys
-        self.clock = clock
+        # The heartbeat's time is the host's: its readers (health, the exporter) age it on
+        # theirs.
+        self.clock = clock or time.time
         self._scripts = register_scripts(client)
 
     def run(self, op: Op[T]) -> T:
@@ -103,7 +107,8 @@ class Ledger:
             return 0
         lease_ms = int(self.config.lease_s * 1000)
         keys = [self.keys.queued, self.keys.reserved]
-        return int(self.run(Op.one("reserve", keys, [lease_ms, *order_keys], int)))
+        args = [self.ops.now_arg(), lease_ms, *order_keys]
+        return int(self.run(Op.one("reserve", keys, args, int)))
 
     def unreserve(self, order_keys: Sequence[str]) -> None:
         """The message naming `order_keys` is done with (claimed, or handed back)."""

@@ -1,16 +1,20 @@
 -- Create order records and their queue messages.
 -- Invariant: a record is created at most once per key, however many producers race, and a new
--- record is never without a message naming it (both are written by this one script).
--- KEYS: queued, seq, queue, counters, then the record of each order (in ARGV's order)
--- ARGV: now_ms, now_iso, ttl_s, batch, nonce, parts_json, deadline_ms,
+-- record is never without a message naming it (both are written by this one script); a resend
+-- of the same request (its nonce) reports what the first run did, and does nothing more.
+-- KEYS: queued, seq, queue, counters, reply (this request's remembered reply), then the record
+--       of each order (in ARGV's order)
+-- ARGV: clock, ttl_s, batch, nonce, parts_json, deadline_in_ms, reply_ttl_s,
 --       then 5 per order: key, account_id, order_id, payload, callback_url
-local QUEUED, SEQ, QUEUE, COUNTERS = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local FIRST_RECORD = 5
-local NOW_MS, NOW_ISO, TTL_S = ARGV[1], ARGV[2], tonumber(ARGV[3])
-local BATCH, NONCE, PARTS = tonumber(ARGV[4]), ARGV[5], cjson.decode(ARGV[6])
-local DEADLINE_MS = ARGV[7]
-local FIRST_ORDER, PER_ORDER = 8, 5
+local QUEUED, SEQ, QUEUE, COUNTERS, REPLY = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local FIRST_RECORD = 6
+local NOW_MS, TTL_S = clock_ms(ARGV[1]), tonumber(ARGV[2])
+local BATCH, NONCE, PARTS = tonumber(ARGV[3]), ARGV[4], cjson.decode(ARGV[5])
+local DEADLINE_MS, REPLY_TTL_S = NOW_MS + tonumber(ARGV[6]), tonumber(ARGV[7])
+local NOW_ISO, FIRST_ORDER, PER_ORDER = iso(NOW_MS), 8, 5
 
+local before = remembered(REPLY)
+if before then return before end
 local out, created = {}, {}
 for n = 0, #KEYS - FIRST_RECORD do
   local i = FIRST_ORDER + n * PER_ORDER
@@ -32,4 +36,4 @@ end
 if #created > 0 then push_tickets(QUEUE, SEQ, NONCE, PARTS, created, BATCH) end
 redis.call('HINCRBY', COUNTERS, 'orders_accepted', #created)
 redis.call('HINCRBY', COUNTERS, 'orders_duplicate', #out - #created)
-return out
+return remember(REPLY, out, REPLY_TTL_S)

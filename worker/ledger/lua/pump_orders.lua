@@ -4,22 +4,26 @@
 -- Invariants: any number of workers may run it at once, because each entry moves from
 -- waiting or leases to queued at most once per due time (ZREM decides who moves it); an
 -- order lost while its POST was on the wire is ambiguous: counted, then queued again, or
--- (hold) dead-lettered for a person to decide.
--- KEYS: waiting, leases, queued, seq, queue, dead, events, reserved, counters, then the records
---       of the due keys and of the lost keys (in ARGV's order)
--- ARGV: now_ms, now_iso, limit, batch_max, spread, nonce, parts_json, stale_ms, hold (0|1),
---       ttl_s, maxlen, queue_empty (0|1), n_due, orphaned (JSON list of keys whose message
---       note lapsed), then the due keys, then the lost keys (as pump_scan.lua found them)
+-- (hold) dead-lettered for a person to decide; a resend (its nonce) gets the first run's reply.
+-- KEYS: waiting, leases, queued, seq, queue, dead, events, reply, reserved, counters, then the
+--       records of the due keys and of the lost keys (in ARGV's order)
+-- ARGV: clock, limit, batch_max, spread, nonce, parts_json, stale_ms, hold (0|1),
+--       ttl_s, maxlen, queue_empty (0|1), reply_ttl_s, n_due, orphaned (JSON list of keys whose
+--       message note lapsed), then the due keys, then the lost keys (as pump_scan.lua found them)
 -- Returns {due, lost, stale (counts), held (the keys dead-lettered as ambiguous)}.
 local WAITING, LEASES, QUEUED, SEQ, QUEUE = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
-local DEAD, EVENTS, RESERVED, COUNTERS, FIRST_RECORD = KEYS[6], KEYS[7], KEYS[8], KEYS[9], 10
-local NOW_MS, NOW_ISO, LIMIT = ARGV[1], ARGV[2], tonumber(ARGV[3])
-local BATCH_MAX, SPREAD, NONCE = tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6]
-local PARTS, STALE_MS, HOLD = cjson.decode(ARGV[7]), tonumber(ARGV[8]), ARGV[9] == '1'
-local TTL_S, MAXLEN, QUEUE_EMPTY = tonumber(ARGV[10]), ARGV[11], ARGV[12] == '1'
-local N_DUE, ORPHANED, FIRST_KEY = tonumber(ARGV[13]), cjson.decode(ARGV[14]), 15
-local N_KEYS = #ARGV - FIRST_KEY + 1
+local DEAD, EVENTS, REPLY, RESERVED, COUNTERS = KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10]
+local FIRST_RECORD = 11
+local NOW_MS, LIMIT = clock_ms(ARGV[1]), tonumber(ARGV[2])
+local BATCH_MAX, SPREAD, NONCE = tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5]
+local PARTS, STALE_MS, HOLD = cjson.decode(ARGV[6]), tonumber(ARGV[7]), ARGV[8] == '1'
+local TTL_S, MAXLEN, QUEUE_EMPTY = tonumber(ARGV[9]), ARGV[10], ARGV[11] == '1'
+local REPLY_TTL_S, N_DUE = tonumber(ARGV[12]), tonumber(ARGV[13])
+local ORPHANED, FIRST_KEY = cjson.decode(ARGV[14]), 15
+local N_KEYS, NOW_ISO = #ARGV - FIRST_KEY + 1, iso(NOW_MS)
 
+local before = remembered(REPLY)
+if before then return before end
 local moved, held = {}, {}
 local n_due, n_lost = 0, 0
 for n = 0, N_KEYS - 1 do
@@ -70,4 +74,9 @@ end
 local n_stale = requeue_stale(QUEUED, RESERVED, moved, NOW_MS, STALE_MS, LIMIT, QUEUE_EMPTY)
 publish(QUEUE, SEQ, NONCE, PARTS, moved, BATCH_MAX, SPREAD)
 publish(QUEUE, SEQ, NONCE, PARTS, orphans, BATCH_MAX, SPREAD, true)
-return {n_due, n_lost, n_stale + #orphans, held}
+n_stale = n_stale + #orphans
+local reply = {n_due, n_lost, n_stale, held}
+-- Nothing moved: a resend would move nothing either (or what became due since), so the
+-- reply of most runs is not kept.
+if n_due + n_lost + n_stale == 0 then return reply end
+return remember(REPLY, reply, REPLY_TTL_S)

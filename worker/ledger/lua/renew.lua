@@ -1,11 +1,11 @@
 -- Extend the leases a live worker still holds (of orders, or of callbacks).
 -- Invariant: a lease is extended only by its holder (same token), so a lease taken over after
--- an expiry is never given back to the worker that lost it.
+-- an expiry is never given back to the worker that lost it. Sent again, it extends them again.
 -- KEYS: leases zset, then the record of each key (in ARGV's order)
--- ARGV: expiry_ms, lease_field (lease | cb_lease), then pairs: key, token
+-- ARGV: clock, lease_ms, lease_field (lease | cb_lease), then pairs: key, token
 local LEASES, FIRST_RECORD = KEYS[1], 2
-local EXPIRY_MS, LEASE_FIELD = ARGV[1], ARGV[2]
-local FIRST_PAIR = 3
+local EXPIRY_MS, LEASE_FIELD = clock_ms(ARGV[1]) + tonumber(ARGV[2]), ARGV[3]
+local FIRST_PAIR = 4
 
 local renewed = 0
 for n = 0, #KEYS - FIRST_RECORD do

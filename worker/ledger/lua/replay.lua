@@ -1,17 +1,21 @@
 -- Replay dead letters. A dead order is placed again with a fresh attempt budget (its record
 -- keeps its history and its count of ambiguous attempts: a later 409 must still be read as a
 -- conflict); a dead callback is sent again, the order itself untouched.
--- Invariant: only a dead letter is replayed, once per death.
--- KEYS: dead, queued, seq, queue, dead_callback, cb_waiting, then the record of each key (in
---       ARGV's order)
--- ARGV: now_ms, now_iso, deadline_ms, nonce, parts_json, batch, stage (submit|callback|any),
---       keys...
+-- Invariant: only a dead letter is replayed, once per death; a resend of the same request (its
+-- nonce) gets the first run's reply.
+-- KEYS: dead, queued, seq, queue, dead_callback, cb_waiting, reply, then the record of each
+--       key (in ARGV's order)
+-- ARGV: clock, deadline_in_ms, nonce, parts_json, batch, stage (submit|callback|any),
+--       reply_ttl_s, keys...
 local DEAD, QUEUED, SEQ, QUEUE = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local DEAD_CALLBACK, CB_WAITING, FIRST_RECORD = KEYS[5], KEYS[6], 7
-local NOW_MS, NOW_ISO, DEADLINE_MS = ARGV[1], ARGV[2], ARGV[3]
-local NONCE, PARTS, BATCH = ARGV[4], cjson.decode(ARGV[5]), tonumber(ARGV[6])
-local STAGE, FIRST_KEY = ARGV[7], 8
+local DEAD_CALLBACK, CB_WAITING, REPLY, FIRST_RECORD = KEYS[5], KEYS[6], KEYS[7], 8
+local NOW_MS = clock_ms(ARGV[1])
+local NOW_ISO, DEADLINE_MS = iso(NOW_MS), NOW_MS + tonumber(ARGV[2])
+local NONCE, PARTS, BATCH = ARGV[3], cjson.decode(ARGV[4]), tonumber(ARGV[5])
+local STAGE, REPLY_TTL_S, FIRST_KEY = ARGV[6], tonumber(ARGV[7]), 8
 
+local before = remembered(REPLY)
+if before then return before end
 local placed, replayed = {}, {}
 for i = FIRST_KEY, #ARGV do
   local key, rk = ARGV[i], KEYS[FIRST_RECORD + i - FIRST_KEY]
@@ -35,4 +39,4 @@ for i = FIRST_KEY, #ARGV do
   end
 end
 if #placed > 0 then push_tickets(QUEUE, SEQ, NONCE, PARTS, placed, BATCH) end
-return replayed
+return remember(REPLY, replayed, REPLY_TTL_S)

@@ -4,17 +4,15 @@
 -- Invariant: only orders still queued are noted; claiming, or the end of the message, removes
 -- the note (unreserve.lua), so a note never outlives what it stands for by more than a lease.
 -- KEYS: queued, reserved
--- ARGV: lease_ms, keys...
+-- ARGV: clock, lease_ms, keys...
 -- Returns how many orders were noted.
 local QUEUED, RESERVED = KEYS[1], KEYS[2]
-local LEASE_MS = tonumber(ARGV[1])
-local t = redis.call('TIME')
-local until_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + LEASE_MS
+local UNTIL_MS = clock_ms(ARGV[1]) + tonumber(ARGV[2])
 
 local n = 0
-for i = 2, #ARGV do
+for i = 3, #ARGV do
   if redis.call('ZSCORE', QUEUED, ARGV[i]) then
-    redis.call('ZADD', RESERVED, until_ms, ARGV[i])
+    redis.call('ZADD', RESERVED, UNTIL_MS, ARGV[i])
     n = n + 1
   end
 end
