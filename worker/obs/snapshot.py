@@ -54,6 +54,10 @@ class Snapshot:
     latency_buckets: tuple[int, ...]  # non-cumulative, one per LATENCY_BUCKETS_MS, then +Inf
     latency_sum_ms: float
     latency_count: int
+    # INFO memory, read only when asked (the exporter): used_memory, and maxmemory (0: no limit).
+    # With noeviction, Redis refuses writes once the first is above the second.
+    redis_used_memory_bytes: int | None = None
+    redis_maxmemory_bytes: int | None = None
 
     def counter(self, name: str) -> int:
         return self.counters.get(name, 0)
@@ -107,9 +111,11 @@ def snapshot(
     *,
     now_s: float,
     heartbeat_max_age_s: float = 30,
+    memory: bool = False,
 ) -> Snapshot:
     """Read everything in one pipelined round trip (not a transaction: a reader needs no
-    atomicity, and a MULTI would stall the writers' scripts no less)."""
+    atomicity, and a MULTI would stall the writers' scripts no less); with `memory`, Redis's
+    own memory figures too."""
     with client.pipeline(transaction=False) as pipe:
         pipe.llen(queue)
         for zset in (keys.queued, keys.waiting, keys.leases, keys.dead, keys.dead_callback):
@@ -121,9 +127,17 @@ def snapshot(
         pipe.pttl(flow.pause)
         pipe.zrange(keys.queued, 0, 0, withscores=True)
         pipe.hgetall(keys.counters)
-        replies: list[Any] = pipe.execute()
+        if memory:
+            pipe.info("memory")
+        # INFO may be refused (an ACL, a managed Redis): the memory figures are then unknown,
+        # and the rest of the snapshot still stands.
+        replies: list[Any] = pipe.execute(raise_on_error=False)
+    for reply in replies[:14]:
+        if isinstance(reply, Exception):
+            raise reply
     (depth, queued, waiting, leases, dead, dead_cb, cb_queued, cb_waiting, cb_leases) = replies[:9]
-    beats, circuit, pause_ms, oldest, raw_counters = replies[9:]
+    beats, circuit, pause_ms, oldest, raw_counters = replies[9:14]
+    info = replies[14] if memory and isinstance(replies[14], dict) else None
 
     counters = dict.fromkeys(COUNTER_FIELDS, 0)
     for field, value in raw_counters.items():
@@ -154,6 +168,8 @@ def snapshot(
         latency_buckets=buckets,
         latency_sum_ms=_number(raw_counters.get(LATENCY_SUM_FIELD, 0)),
         latency_count=int(_number(raw_counters.get(LATENCY_COUNT_FIELD, 0))),
+        redis_used_memory_bytes=int(_number(info.get("used_memory", 0))) if info else None,
+        redis_maxmemory_bytes=int(_number(info.get("maxmemory", 0))) if info else None,
     )
 
 
