@@ -8,17 +8,23 @@
 Enqueueing is idempotent per order key (`<account>:<order id>`): a key already known reports
 `duplicate` with its current status, however many producers race on it. Valid orders go through
 even when others in the same batch are invalid.
+
+Orders go to Redis in chunks, each written whole or not at all (one script). When Redis stops
+taking them part-way (out of memory, or gone), `EnqueueStopped` carries the report of every
+order before the chunk that failed, and the line from which nothing is known to be enqueued:
+enqueueing the same input again is safe (what went through reports `duplicate`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Any
 
 import redis
 
+from producer.report import EnqueueReport, EnqueueResult, EnqueueStopped, line_of, stopped
 from worker.errors import ConfigurationError, FieldError, InvalidOrder, ServiceUnavailable
 from worker.http.ssrf import check_callback_url
 from worker.identity import check_account_id, order_key
@@ -31,7 +37,7 @@ from worker.orders import Order
 from worker.settings import Settings
 from worker.validation import checked_body, parse_order
 
-Outcome = Literal["accepted", "duplicate", "invalid"]
+__all__ = ["Dispatcher", "EnqueueReport", "EnqueueResult", "EnqueueStopped", "Line"]
 RawOrder = Order | dict[str, Any] | str | bytes
 CHUNK = 500
 
@@ -42,46 +48,6 @@ class Line:
 
     number: int
     raw: RawOrder
-
-
-@dataclass(frozen=True, slots=True)
-class EnqueueResult:
-    line: int
-    key: str | None
-    outcome: Outcome
-    status: str | None = None
-    errors: list[FieldError] = field(default_factory=list)
-
-    def as_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "line": self.line,
-            "key": self.key,
-            "outcome": self.outcome,
-            "status": self.status,
-        }
-        if self.errors:
-            out["errors"] = [e.as_dict() for e in self.errors]
-        return out
-
-
-@dataclass(slots=True)
-class EnqueueReport:
-    results: list[EnqueueResult] = field(default_factory=list)
-
-    def count(self, outcome: Outcome) -> int:
-        return sum(1 for r in self.results if r.outcome == outcome)
-
-    @property
-    def accepted(self) -> int:
-        return self.count("accepted")
-
-    @property
-    def duplicate(self) -> int:
-        return self.count("duplicate")
-
-    @property
-    def invalid(self) -> int:
-        return self.count("invalid")
 
 
 class Dispatcher:
@@ -144,15 +110,29 @@ class Dispatcher:
                 (item.number, NewOrder(key, account, order.id, body, callback_url or ""))
             )
             if len(pending) >= CHUNK:
-                report.results += self._flush(pending, dry_run, burst=len(report.results) + CHUNK)
+                self._flush_into(report, pending, dry_run, burst=len(report.results) + CHUNK)
                 pending = []
                 if on_progress:
                     on_progress(len(report.results))
-        report.results += self._flush(pending, dry_run, burst=len(report.results) + len(pending))
+        self._flush_into(report, pending, dry_run, burst=len(report.results) + len(pending))
         if on_progress:
             on_progress(len(report.results))
-        report.results.sort(key=lambda r: r.line)
+        report.results.sort(key=line_of)
         return report
+
+    def _flush_into(
+        self,
+        report: EnqueueReport,
+        pending: list[tuple[int, NewOrder]],
+        dry_run: bool,
+        *,
+        burst: int,
+    ) -> None:
+        try:
+            report.results += self._flush(pending, dry_run, burst=burst)
+        except redis.RedisError as exc:
+            where = f"Redis at {_safe_url(self.settings.redis_url)}"
+            raise stopped(exc, where, report, (pending[0][0], pending[-1][0])) from exc
 
     def _flush(
         self, pending: list[tuple[int, NewOrder]], dry_run: bool, *, burst: int
@@ -161,8 +141,7 @@ class Dispatcher:
             return []
         if dry_run:
             return [EnqueueResult(n, o.key, "accepted", None) for n, o in pending]
-        with redis_unavailable(self.settings.redis_url):
-            statuses = self.ledger.enqueue([o for _, o in pending], burst=burst)
+        statuses = self.ledger.enqueue([o for _, o in pending], burst=burst)
         # The script answers `accepted`, or the status of a key known before (also earlier in
         # this same batch).
         return [

@@ -82,6 +82,7 @@ class RedisServer:
         appendonly: bool = False,
         appendfsync: str = "everysec",
         directory: Path | None = None,
+        maxmemory: str | None = None,
     ) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
@@ -93,6 +94,7 @@ class RedisServer:
         self.port = port or free_port()
         self.appendonly = appendonly
         self.appendfsync = appendfsync
+        self.maxmemory = maxmemory  # e.g. "2mb"; None: no limit
         self._tmp = None if directory else tempfile.TemporaryDirectory(prefix="od-redis-")
         self.directory = directory or Path(self._tmp.name)  # type: ignore[union-attr]
         self.proc: subprocess.Popen[bytes] | None = None
@@ -123,6 +125,8 @@ class RedisServer:
             "--loglevel",
             "warning",
         ]
+        if self.maxmemory is not None:
+            args += ["--maxmemory", self.maxmemory]
         self.proc = subprocess.Popen(
             args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
         )

@@ -100,6 +100,10 @@ class Settings(BaseSettings):
     retry_deadline_s: float = Field(default=86400.0, gt=0)
 
     lease_s: float = Field(default=30.0, gt=0)
+    # A worker with work waiting that takes no message and finishes no attempt for this long
+    # fails `order-dispatch health`; an event loop silent this long gives up its leases. Keep it
+    # above DISPATCH_HTTP_TIMEOUT_S, or a slow but answering API reads as a stall.
+    health_stall_s: float = Field(default=120.0, gt=0)
     retention_days: float = Field(default=30.0, gt=0)
     http_timeout_s: float = Field(default=75.0, gt=0)
     max_order_bytes: int = Field(default=256 * 1024, gt=0)

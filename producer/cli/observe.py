@@ -1,8 +1,9 @@
 """`order-dispatch stats|health|metrics`: the fleet at a glance, a liveness probe, the exporter.
 
 All three read the shared Redis through `worker.obs.snapshot`, so they agree with each other and
-with the metrics. `health` is built for a probe every few seconds: one Redis command, exit 0
-(a live worker), 1 (none, or not the named one) or 69 (Redis unreachable).
+with the metrics. `health` is built for a probe every few seconds: two Redis round trips, exit 0
+(a live worker making progress), 1 (none, not the named one, or stalled: see
+`worker.obs.liveness`) or 69 (Redis unreachable).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from producer.cli.common import (
 from worker.counters import LATENCY_BUCKETS_MS
 from worker.ledger.connect import connect
 from worker.ledger.keys import FlowKeys, Keys
-from worker.obs.snapshot import Snapshot, heartbeats, live_workers, snapshot
+from worker.obs.snapshot import Health, Snapshot, read_health, snapshot
 from worker.settings import Settings
 
 
@@ -148,24 +149,54 @@ def _ticks(watch: bool, interval_s: float) -> Iterator[None]:
 )
 @click.option("--json", "as_json", is_flag=True)
 def health(name: str | None, max_age_s: float, as_json: bool) -> None:
-    """Exit 0 if a worker (or the named one) has a fresh heartbeat, 1 if not, 69 if Redis is
-    unreachable. One Redis command: cheap enough for a probe every few seconds."""
+    """Exit 0 if a worker (or the named one) has a fresh heartbeat and is making progress, 1 if
+    not, 69 if Redis is unreachable. A worker with work waiting (queue messages, or what it
+    holds) that has taken no message and finished no attempt for DISPATCH_HEALTH_STALL_S, or
+    whose event loop has not answered for as long, is stalled. Cheap enough for a probe every
+    few seconds."""
     settings = load_settings()
     with service_errors():
         client = _client(settings)
         try:
-            ages = heartbeats(client, Keys(), now_s=time.time())
+            found = read_health(
+                client,
+                Keys(),
+                settings.queue,
+                now_s=time.time(),
+                max_age_s=max_age_s,
+                stall_s=settings.health_stall_s,
+                name=name,
+            )
         finally:
             client.close()
-    alive = live_workers(ages, max_age_s=max_age_s, name=name)
+    healthy = found.healthy
     if as_json:
-        emit_json({"ok": bool(alive), "alive": alive, "workers": ages, "max_age_s": max_age_s})
-    elif alive:
-        out.print(f"ok: {', '.join(alive)}")
+        emit_json(
+            {
+                "ok": bool(healthy),
+                "alive": found.alive,
+                "healthy": healthy,
+                "stalled": found.stalled,
+                "workers": found.workers,
+                "progress": found.progress,
+                "queue_depth": found.queue_depth,
+                "max_age_s": max_age_s,
+                "stall_s": settings.health_stall_s,
+            }
+        )
+    elif healthy:
+        out.print(f"ok: {', '.join(healthy)}")
     else:
+        _print_unhealthy(found, name, max_age_s)
+    sys.exit(EX_OK if healthy else EX_FAILURE)
+
+
+def _print_unhealthy(found: Health, name: str | None, max_age_s: float) -> None:
+    for node, reason in sorted(found.stalled.items()):
+        err.print(f"[red]unhealthy[/]: worker {node!r} is stalled: {reason}")
+    if not found.alive:
         who = f"worker {name!r}" if name else "any worker"
         err.print(f"[red]unhealthy[/]: no heartbeat from {who} in the last {max_age_s:g} s")
-    sys.exit(EX_OK if alive else EX_FAILURE)
 
 
 @click.command()

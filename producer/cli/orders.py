@@ -10,11 +10,12 @@ from typing import IO
 import click
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from producer.api import Dispatcher, EnqueueResult
+from producer.api import Dispatcher, EnqueueReport, EnqueueResult, EnqueueStopped
 from producer.cli.common import (
     EX_DATAERR,
     EX_FAILURE,
     EX_OK,
+    EX_UNAVAILABLE,
     connected,
     emit_json,
     err,
@@ -38,7 +39,11 @@ from worker.ledger.records import Event, Record
 def enqueue(
     file: IO[str], account_id: str | None, callback_url: str | None, dry_run: bool, as_json: bool
 ) -> None:
-    """Validate and enqueue orders from FILE (JSON Lines or a JSON array; - for stdin)."""
+    """Validate and enqueue orders from FILE (JSON Lines or a JSON array; - for stdin).
+
+    Exit 69 if Redis stops taking orders part-way (out of memory, or gone): the orders before
+    the failed chunk are printed as usual, and the message says from which line on nothing
+    was enqueued."""
     settings = load_settings()
     with service_errors():
         dispatcher = Dispatcher(settings) if dry_run else connected(settings)
@@ -53,17 +58,26 @@ def enqueue(
                 )
         except InvalidOrder as exc:  # the callback URL: no order can go through
             raise click.BadParameter(str(exc), param_hint="--callback-url") from None
+        except EnqueueStopped as exc:
+            _print_report(exc.report, as_json=as_json, dry_run=False)
+            err.print(f"[red]service unavailable[/]: {exc}")
+            sys.exit(EX_UNAVAILABLE)
+    _print_report(report, as_json=as_json, dry_run=dry_run)
+    sys.exit(EX_DATAERR if report.invalid else EX_OK)
+
+
+def _print_report(report: EnqueueReport, *, as_json: bool, dry_run: bool) -> None:
     for result in report.results:
         if as_json:
             emit_json(result.as_dict())
         else:
             _print_result(result)
+    sys.stdout.flush()
     if not as_json:
         verb = "would be accepted" if dry_run else "accepted"
         err.print(
             f"{report.accepted} {verb}, {report.duplicate} duplicate, {report.invalid} invalid"
         )
-    sys.exit(EX_DATAERR if report.invalid else EX_OK)
 
 
 def _print_result(r: EnqueueResult) -> None:

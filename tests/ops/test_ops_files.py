@@ -61,6 +61,8 @@ METRICS = frozenset(
         "order_dispatch_oldest_queued_seconds",
         "order_dispatch_workers_alive",
         "order_dispatch_poison_messages_total",
+        "order_dispatch_redis_memory_used_bytes",
+        "order_dispatch_redis_memory_max_bytes",
     }
 )
 METRIC_RE = re.compile(r"order_dispatch_[a-z_]+")

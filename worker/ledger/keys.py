@@ -102,6 +102,11 @@ class Keys:
         """Zset worker node name -> ms of its last heartbeat."""
         return f"{self.prefix}:workers"
 
+    def progress(self, node: str) -> str:
+        """String (JSON, `worker.obs.liveness.Progress`) with a TTL of a day: what worker `node`
+        last said of its progress (messages taken, attempts finished, its event loop)."""
+        return f"{self.prefix}:worker:{node}"
+
     @property
     def counters(self) -> str:
         """Hash of fleet-wide counters (orders by outcome, retries by class...)."""

@@ -23,6 +23,7 @@ from worker.outcomes import Finish
 from worker.timefmt import iso
 
 T = TypeVar("T")
+PROGRESS_TTL_S = 86400
 __all__ = ["Claim", "Gate", "Ledger", "LedgerConfig", "NewOrder", "Op", "PumpReport", "iso"]
 
 
@@ -118,6 +119,11 @@ class Ledger:
     def heartbeat(self, node: str) -> None:
         """Say that worker `node` is alive (read by `order-dispatch health` and the exporter)."""
         self.redis.zadd(self.keys.workers, {node: int(self.clock() * 1000)})
+
+    def report_progress(self, node: str, progress_json: str) -> None:
+        """Record what worker `node` says of its progress (read by `order-dispatch health`);
+        it lives a day, as long as a silent worker's heartbeat."""
+        self.redis.set(self.keys.progress(node), progress_json, ex=PROGRESS_TTL_S)
 
     def pump(self) -> PumpReport:
         """Move due retries and callbacks, expired leases and orphaned entries onto the queue.

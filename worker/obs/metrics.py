@@ -50,6 +50,8 @@ METRIC_NAMES: tuple[str, ...] = (
     f"{P}oldest_queued_seconds",
     f"{P}workers_alive",
     f"{P}poison_messages_total",
+    f"{P}redis_memory_used_bytes",
+    f"{P}redis_memory_max_bytes",
 )
 REDIS_UP = f"{P}redis_up"
 
@@ -124,6 +126,24 @@ def families(snap: Snapshot) -> list[Metric]:
             "Queue messages that could not be read.",
             value=c("poison_messages"),
         ),
+        *_memory(snap),
+    ]
+
+
+def _memory(snap: Snapshot) -> list[Metric]:
+    if snap.redis_used_memory_bytes is None or snap.redis_maxmemory_bytes is None:
+        return []
+    return [
+        _gauge(
+            f"{P}redis_memory_used_bytes",
+            "Memory Redis uses (INFO memory used_memory).",
+            snap.redis_used_memory_bytes,
+        ),
+        _gauge(
+            f"{P}redis_memory_max_bytes",
+            "Redis's maxmemory (0: no limit); above it, with noeviction, writes are refused.",
+            snap.redis_maxmemory_bytes,
+        ),
     ]
 
 
@@ -160,6 +180,7 @@ class SnapshotCollector:
                 self.queue,
                 now_s=self.clock(),
                 heartbeat_max_age_s=self.heartbeat_max_age_s,
+                memory=True,
             )
         except redis.RedisError as exc:
             logger.warning("metrics: Redis did not answer: %s", exc)

@@ -4,7 +4,8 @@ This module owns what the ledger's numbers mean to a reader (the counters' names
 latency histogram's buckets live in `worker.counters`), and `snapshot`, which reads queue
 depth, the ledger's zsets, dead letters, worker heartbeats, the flow state and the counters in
 one pipelined round trip. The exporter (`worker.obs.metrics`), `stats` and `health` all read through
-here, so that they can never disagree. Nothing here prints or writes.
+here, so that they can never disagree (`read_health` judges each fresh worker's progress report
+with `worker.obs.liveness`). Nothing here prints or writes.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from worker.counters import (
     latency_field,
 )
 from worker.ledger.keys import FlowKeys, Keys
+from worker.obs.liveness import Progress, stall_reason
 
 Circuit = Literal["closed", "open", "half_open"]
 
@@ -52,6 +54,10 @@ class Snapshot:
     latency_buckets: tuple[int, ...]  # non-cumulative, one per LATENCY_BUCKETS_MS, then +Inf
     latency_sum_ms: float
     latency_count: int
+    # INFO memory, read only when asked (the exporter): used_memory, and maxmemory (0: no limit).
+    # With noeviction, Redis refuses writes once the first is above the second.
+    redis_used_memory_bytes: int | None = None
+    redis_maxmemory_bytes: int | None = None
 
     def counter(self, name: str) -> int:
         return self.counters.get(name, 0)
@@ -72,7 +78,8 @@ def _number(value: object) -> float:
     return result if math.isfinite(result) else 0.0
 
 
-def _ages(members: list[tuple[str, float]], now_s: float) -> dict[str, float]:
+def heartbeat_ages(members: list[tuple[str, float]], now_s: float) -> dict[str, float]:
+    """Seconds since each heartbeat of the workers zset's (node, ms) members."""
     # A heartbeat from a host whose clock runs ahead would have a negative age.
     return {name: max(0.0, now_s - score / 1000.0) for name, score in members}
 
@@ -87,12 +94,6 @@ def live_workers(
         for node, age_s in workers.items()
         if age_s < max_age_s and (name is None or name in (node, node.split("@", 1)[0]))
     )
-
-
-def heartbeats(client: redis.Redis, keys: Keys, *, now_s: float) -> dict[str, float]:
-    """Every worker's heartbeat age in seconds, in one command (for a liveness probe)."""
-    members: list[tuple[str, float]] = client.zrange(keys.workers, 0, -1, withscores=True)  # type: ignore[assignment]
-    return _ages(members, now_s)
 
 
 def _circuit(raw: Mapping[str, str], now_ms: float) -> Circuit:
@@ -110,9 +111,11 @@ def snapshot(
     *,
     now_s: float,
     heartbeat_max_age_s: float = 30,
+    memory: bool = False,
 ) -> Snapshot:
     """Read everything in one pipelined round trip (not a transaction: a reader needs no
-    atomicity, and a MULTI would stall the writers' scripts no less)."""
+    atomicity, and a MULTI would stall the writers' scripts no less); with `memory`, Redis's
+    own memory figures too."""
     with client.pipeline(transaction=False) as pipe:
         pipe.llen(queue)
         for zset in (keys.queued, keys.waiting, keys.leases, keys.dead, keys.dead_callback):
@@ -124,9 +127,17 @@ def snapshot(
         pipe.pttl(flow.pause)
         pipe.zrange(keys.queued, 0, 0, withscores=True)
         pipe.hgetall(keys.counters)
-        replies: list[Any] = pipe.execute()
+        if memory:
+            pipe.info("memory")
+        # INFO may be refused (an ACL, a managed Redis): the memory figures are then unknown,
+        # and the rest of the snapshot still stands.
+        replies: list[Any] = pipe.execute(raise_on_error=False)
+    for reply in replies[:14]:
+        if isinstance(reply, Exception):
+            raise reply
     (depth, queued, waiting, leases, dead, dead_cb, cb_queued, cb_waiting, cb_leases) = replies[:9]
-    beats, circuit, pause_ms, oldest, raw_counters = replies[9:]
+    beats, circuit, pause_ms, oldest, raw_counters = replies[9:14]
+    info = replies[14] if memory and isinstance(replies[14], dict) else None
 
     counters = dict.fromkeys(COUNTER_FIELDS, 0)
     for field, value in raw_counters.items():
@@ -135,7 +146,7 @@ def snapshot(
     buckets = tuple(
         int(_number(raw_counters.get(latency_field(le), 0))) for le in (*LATENCY_BUCKETS_MS, None)
     )
-    workers = _ages(beats, now_s)
+    workers = heartbeat_ages(beats, now_s)
     return Snapshot(
         at_s=now_s,
         queue_depth=int(depth),
@@ -157,4 +168,56 @@ def snapshot(
         latency_buckets=buckets,
         latency_sum_ms=_number(raw_counters.get(LATENCY_SUM_FIELD, 0)),
         latency_count=int(_number(raw_counters.get(LATENCY_COUNT_FIELD, 0))),
+        redis_used_memory_bytes=int(_number(info.get("used_memory", 0))) if info else None,
+        redis_maxmemory_bytes=int(_number(info.get("maxmemory", 0))) if info else None,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Health:
+    """What `order-dispatch health` found: heartbeat ages, the fresh ones, the stalled ones."""
+
+    workers: dict[str, float]  # node name -> seconds since its heartbeat
+    alive: list[str]  # fresh heartbeat (and matching the name asked for)
+    stalled: dict[str, str]  # node name -> why (among `alive`)
+    progress: dict[str, dict[str, Any]]  # node name -> its last report (among `alive`)
+    queue_depth: int
+
+    @property
+    def healthy(self) -> list[str]:
+        return [node for node in self.alive if node not in self.stalled]
+
+
+def read_health(
+    client: redis.Redis,
+    keys: Keys,
+    queue: str,
+    *,
+    now_s: float,
+    max_age_s: float,
+    stall_s: float,
+    name: str | None = None,
+) -> Health:
+    """Heartbeats and queue depth in one round trip, then the fresh workers' reports in one
+    more: cheap enough for a probe every few seconds."""
+    with client.pipeline(transaction=False) as pipe:
+        pipe.zrange(keys.workers, 0, -1, withscores=True)
+        pipe.llen(queue)
+        beats, depth = pipe.execute()
+    ages = heartbeat_ages(beats, now_s)
+    alive = live_workers(ages, max_age_s=max_age_s, name=name)
+    queue_depth = int(depth)
+    raws: list[str | None] = client.mget([keys.progress(n) for n in alive]) if alive else []  # type: ignore[assignment]
+    stalled: dict[str, str] = {}
+    reports: dict[str, dict[str, Any]] = {}
+    for node, raw in zip(alive, raws, strict=True):
+        progress = Progress.from_json(raw)
+        if progress is None:
+            continue
+        reports[node] = asdict(progress)
+        reason = stall_reason(
+            progress, beat_age_s=ages[node], queue_depth=queue_depth, stall_s=stall_s
+        )
+        if reason is not None:
+            stalled[node] = reason
+    return Health(ages, alive, stalled, reports, queue_depth)

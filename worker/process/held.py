@@ -6,23 +6,34 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from worker.process.progress import Marks
 
 
 class Held:
-    """The (key, token) pairs of the leases this process holds, shared by its threads."""
+    """The (key, token) pairs of the leases this process holds, shared by its threads. Taking
+    leases, and letting one go once its attempt is over, are progress (`marks`)."""
 
-    def __init__(self) -> None:
+    def __init__(self, marks: Marks | None = None) -> None:
         self._items: dict[str, str] = {}
         self._lock = threading.Lock()
+        self._marks = marks
 
     def add(self, pairs: Iterable[tuple[str, str]]) -> None:
         with self._lock:
             self._items.update(pairs)
+        if self._marks is not None:
+            self._marks.took()
 
     def discard(self, key: str, token: str) -> None:
         with self._lock:
-            if self._items.get(key) == token:
-                del self._items[key]
+            if self._items.get(key) != token:
+                return
+            del self._items[key]
+        if self._marks is not None:
+            self._marks.finished_one()
 
     def pairs(self) -> list[tuple[str, str]]:
         with self._lock:

@@ -8,9 +8,10 @@ each with its own HTTP client and Redis connection.
 
 Built on first use in the process (never at import) and dropped in a forked child. The keeper
 thread does what must go on while tasks run: it renews the leases this process holds (of orders
-and of callbacks), records the worker's heartbeat and, once a second, runs the ledger's pump
-(due retries and callbacks, work of dead workers, lost messages back onto the queue). Every
-worker runs one; the pump is safe with any number.
+and of callbacks), records the worker's heartbeat and progress report (`progress.py`: it stops
+renewing the orders of an event loop that does not answer) and, once a second, runs the
+ledger's pump (due retries and callbacks, work of dead workers, lost messages back onto the
+queue). Every worker runs one; the pump is safe with any number.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from worker.logs import step
 from worker.obs.sentry import report_dead, report_missing_test_url
 from worker.process.eventloop import LoopThread
 from worker.process.held import Held, Reserved
+from worker.process.progress import Liveness
 from worker.settings import EX_CONFIG, Settings, describe_errors
 from worker.submit import AttemptContext, attempt_batch
 
@@ -49,8 +51,9 @@ class Runtime:
         self.node = node or f"{socket.gethostname()}.{os.getpid()}"
         self.redis = connect(settings.redis_url, sentinel_master=settings.redis_sentinel_master)
         self.ledger = Ledger(self.redis, LedgerConfig.from_settings(settings))
-        self.held_orders = Held()
-        self.held_callbacks = Held()
+        self.liveness = Liveness(settings.health_stall_s)
+        self.held_orders = Held(self.liveness.marks)
+        self.held_callbacks = Held(self.liveness.marks)
         self.reserved = Reserved()
         self._local = threading.local()
         self._stop = threading.Event()
@@ -70,15 +73,13 @@ class Runtime:
         keeper renews the note): if the worker dies, the pump puts them first in line within a
         lease; while it lives, nothing republishes them. A message that failed keeps its note
         until it lapses, so its orders come back the same way."""
-        with self._loop_lock:
-            if self._loop is None:
-                self._loop = LoopThread()
-            loop = self._loop
+        loop = self.event_loop()
         ledger = self._thread_ledger()
         ledger.reserve(keys)
         token = self.reserved.add(keys)
         try:
-            done = loop.run(self._dispatch(keys))
+            with self.liveness.marks.holding_message():
+                done = loop.run(self._dispatch(keys))
         except ShuttingDown:
             ledger.unreserve(keys)  # handed back: the message returns to the queue at once
             raise
@@ -86,6 +87,13 @@ class Runtime:
             self.reserved.discard(token)
         ledger.unreserve(keys)
         return done
+
+    def event_loop(self) -> LoopThread:
+        """The loop that attempts this process's orders, started on first use."""
+        with self._loop_lock:
+            if self._loop is None:
+                self._loop = LoopThread()
+            return self._loop
 
     async def _dispatch(self, keys: Sequence[str]) -> list[str]:
         if self._attempts is None:  # only the loop's thread gets here: no race
@@ -180,11 +188,19 @@ class Runtime:
     def _keep(self) -> None:
         interval = min(PUMP_INTERVAL_S, max(0.2, self.settings.lease_s / 3))
         while not self._stop.wait(interval):
+            loop, orders = self._loop, self.held_orders.pairs()
+            renew_orders = self.liveness.tick(loop.loop if loop else None, orders=len(orders))
             try:
-                self.ledger.renew(self.held_orders.pairs())
-                self.ledger.renew(self.held_callbacks.pairs(), callbacks=True)
-                self.ledger.reserve(self.reserved.keys())
+                if renew_orders:  # not while the loop does not answer: let them go
+                    self.ledger.renew(orders)
+                    self.ledger.reserve(self.reserved.keys())
+                callbacks = self.held_callbacks.pairs()
+                self.ledger.renew(callbacks, callbacks=True)
                 self.ledger.heartbeat(self.node)
+                progress = self.liveness.report(
+                    loop_started=loop is not None, orders=len(orders), callbacks=len(callbacks)
+                )
+                self.ledger.report_progress(self.node, progress)
                 report = self.ledger.pump()
             except Exception as exc:  # noqa: BLE001 - the keeper must outlive any Redis outage
                 step("keeper.error", error=type(exc).__name__, detail=str(exc)[:200])
