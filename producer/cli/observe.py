@@ -42,7 +42,7 @@ def _client(settings: Settings) -> redis.Redis:
 
 def _read(settings: Settings, client: redis.Redis) -> Snapshot:
     flow = FlowKeys.for_api_key(settings.api_key.get_secret_value())
-    return snapshot(client, Keys(), flow, settings.queue, now_s=time.time())
+    return snapshot(client, Keys(), flow, settings.queue)
 
 
 def _median_ms(snap: Snapshot) -> str:
@@ -162,7 +162,6 @@ def health(name: str | None, max_age_s: float, as_json: bool) -> None:
                 client,
                 Keys(),
                 settings.queue,
-                now_s=time.time(),
                 max_age_s=max_age_s,
                 stall_s=settings.health_stall_s,
                 name=name,

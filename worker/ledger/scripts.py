@@ -40,6 +40,7 @@ SCRIPTS: dict[str, tuple[str, ...]] = {
     "finish": ("clock", "final"),
     "renew": ("clock",),
     "reserve": ("clock",),
+    "heartbeat": ("clock",),
     "unreserve": (),
     "pump_scan": ("clock",),
     "pump_orders": ("clock", "replies", "tickets", "moves"),

@@ -118,7 +118,8 @@ class Ledger:
 
     def heartbeat(self, node: str) -> None:
         """Say that worker `node` is alive (read by `order-dispatch health` and the exporter)."""
-        self.redis.zadd(self.keys.workers, {node: int(self.clock() * 1000)})
+        args = [self.ops.now_arg(), node]
+        self.run(Op.one("heartbeat", [self.keys.workers], args, int))
 
     def report_progress(self, node: str, progress_json: str) -> None:
         """Record what worker `node` says of its progress (read by `order-dispatch health`);

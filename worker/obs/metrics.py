@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from wsgiref.simple_server import WSGIServer
@@ -165,7 +164,7 @@ class SnapshotCollector:
         queue: str,
         *,
         heartbeat_max_age_s: float = 30.0,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] | None = None,  # None: Redis's clock (tests inject one)
     ) -> None:
         self.client, self.keys, self.flow, self.queue = client, keys, flow, queue
         self.heartbeat_max_age_s = heartbeat_max_age_s
@@ -178,7 +177,7 @@ class SnapshotCollector:
                 self.keys,
                 self.flow,
                 self.queue,
-                now_s=self.clock(),
+                now_s=self.clock() if self.clock is not None else None,
                 heartbeat_max_age_s=self.heartbeat_max_age_s,
                 memory=True,
             )

@@ -78,6 +78,12 @@ def _number(value: object) -> float:
     return result if math.isfinite(result) else 0.0
 
 
+def _seconds(redis_time: Any) -> float:
+    """Redis's TIME reply (seconds, microseconds) as seconds."""
+    seconds, micros = redis_time
+    return int(seconds) + int(micros) / 1_000_000
+
+
 def heartbeat_ages(members: list[tuple[str, float]], now_s: float) -> dict[str, float]:
     """Seconds since each heartbeat of the workers zset's (node, ms) members."""
     # A heartbeat from a host whose clock runs ahead would have a negative age.
@@ -109,7 +115,7 @@ def snapshot(
     flow: FlowKeys,
     queue: str,
     *,
-    now_s: float,
+    now_s: float | None = None,
     heartbeat_max_age_s: float = 30,
     memory: bool = False,
 ) -> Snapshot:
@@ -117,6 +123,7 @@ def snapshot(
     atomicity, and a MULTI would stall the writers' scripts no less); with `memory`, Redis's
     own memory figures too."""
     with client.pipeline(transaction=False) as pipe:
+        pipe.time()  # ages are read on the clock they were written on: Redis's
         pipe.llen(queue)
         for zset in (keys.queued, keys.waiting, keys.leases, keys.dead, keys.dead_callback):
             pipe.zcard(zset)
@@ -132,6 +139,9 @@ def snapshot(
         # INFO may be refused (an ACL, a managed Redis): the memory figures are then unknown,
         # and the rest of the snapshot still stands.
         replies: list[Any] = pipe.execute(raise_on_error=False)
+    if now_s is None:
+        now_s = _seconds(replies[0])
+    replies = replies[1:]
     for reply in replies[:14]:
         if isinstance(reply, Exception):
             raise reply
@@ -193,7 +203,7 @@ def read_health(
     keys: Keys,
     queue: str,
     *,
-    now_s: float,
+    now_s: float | None = None,
     max_age_s: float,
     stall_s: float,
     name: str | None = None,
@@ -201,9 +211,12 @@ def read_health(
     """Heartbeats and queue depth in one round trip, then the fresh workers' reports in one
     more: cheap enough for a probe every few seconds."""
     with client.pipeline(transaction=False) as pipe:
+        pipe.time()
         pipe.zrange(keys.workers, 0, -1, withscores=True)
         pipe.llen(queue)
-        beats, depth = pipe.execute()
+        redis_now, beats, depth = pipe.execute()
+    if now_s is None:
+        now_s = _seconds(redis_now)
     ages = heartbeat_ages(beats, now_s)
     alive = live_workers(ages, max_age_s=max_age_s, name=name)
     queue_depth = int(depth)
