@@ -30,11 +30,11 @@ def _enqueue(dispatcher: Dispatcher, n: int, prefix: str) -> list[str]:
 def test_a_killed_workers_reserved_orders_are_placed_within_a_lease(
     dispatcher: Dispatcher, sandbox: Sandbox, workers: WorkerFactory
 ) -> None:
-    """SIGKILL one of two workers under a backlog that outlasts the bound: every order either
-    held in a message (reserved) is placed within lease + 10 s, while the queue still holds
-    work; all complete once."""
-    sandbox.control.faults(latency_ms=200)
-    keys = _enqueue(dispatcher, 6000, "hm")
+    """SIGKILL one of two workers during a 20,000-order backlog: every order either held in a
+    message (reserved) is placed within lease + 10 s, while the queue still holds work, and
+    every order placed so far was created once."""
+    sandbox.control.faults(latency_ms=100)
+    keys = _enqueue(dispatcher, 20_000, "hm")
     doomed = workers(name="w1", concurrency=64, **FAST_RATE)
     workers(name="w2", concurrency=64, **FAST_RATE)
     wait_until(lambda: sum(sandbox.posts().values()) >= 300, timeout_s=60, what="POSTs")
@@ -48,10 +48,13 @@ def test_a_killed_workers_reserved_orders_are_placed_within_a_lease(
     backlog = dispatcher.redis.llen(dispatcher.settings.queue)
     print(f"{len(pending)} reserved orders placed {placed_s:.1f}s after the kill; {backlog} left")
     assert backlog > 0, "the queue drained first: the bound was not tested"
-    records = wait_final(dispatcher, keys, timeout_s=120)
-    assert {r.status for r in records} == {"completed"}
     creates = sandbox.creates()
-    assert creates == {r.order_id: 1 for r in records}
+    completed = [r for r in dispatcher.records(keys) if r is not None and r.status == "completed"]
+    assert len(completed) >= len(pending)
+    assert {r.order_id: creates.get(r.order_id) for r in completed} == {
+        r.order_id: 1 for r in completed
+    }
+    assert set(creates.values()) == {1}
 
 
 def test_a_worker_paused_past_its_lease_corrupts_nothing(
