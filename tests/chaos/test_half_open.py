@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from producer.api import Dispatcher
-from sandbox.processes import wait_until
+from sandbox.processes import stop, wait_until
 from tests.conftest import Sandbox, WorkerFactory, make_settings
 from tests.factories import make_order, wait_final
 from tests.netfaults import FreezableProxy
@@ -64,4 +64,5 @@ def test_a_worker_resumes_soon_after_a_half_open_network_heals(
         stats = sandbox.control.stats()
         assert stats["creates"] == {k.split(":", 1)[1]: 1 for k in first + later}
         assert worker.poll() is None
+        stop(worker)  # while the proxy still stands: a warm shutdown needs its Redis
         assert resumed_s <= RESUME_WITHIN_S
