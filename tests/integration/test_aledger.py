@@ -42,6 +42,7 @@ def run_ledger(redis_url: str, steps: object) -> object:
 def test_many_steps_at_once_each_get_their_own_reply(
     redis_url: str, redis_client: redis.Redis
 ) -> None:
+    """Many steps at once each get their own reply."""
     sync = Ledger(redis_client, CONFIG)
     sync.enqueue(orders(40))
     for script in register_scripts(redis_client).values():  # known: each turn is sent once
@@ -86,6 +87,7 @@ def test_many_steps_at_once_each_get_their_own_reply(
 
 
 def test_scripts_redis_forgot_are_loaded_again(redis_url: str, redis_client: redis.Redis) -> None:
+    """Scripts redis forgot are loaded again."""
     Ledger(redis_client, CONFIG).enqueue(orders(3))
 
     async def steps(ledger: AsyncLedger) -> list[list[Claim]]:
@@ -101,6 +103,7 @@ def test_scripts_redis_forgot_are_loaded_again(redis_url: str, redis_client: red
 def test_a_failing_step_fails_only_its_own_caller(
     redis_url: str, redis_client: redis.Redis
 ) -> None:
+    """A failing step fails only its own caller."""
     Ledger(redis_client, CONFIG).enqueue(orders(1))
     redis_client.set(K.leases, "not a sorted set")  # the claim script's ZADD meets a string
 

@@ -88,6 +88,7 @@ def queued_keys(client: redis.Redis) -> list[list[str]]:
 
 
 def test_enqueue_creates_record_and_message_once(ledger: Ledger, redis_client: redis.Redis) -> None:
+    """Enqueue creates record and message once."""
     assert ledger.enqueue([new(1), new(2)]) == ["accepted", "accepted"]
     assert ledger.enqueue([new(1)]) == ["queued"]
     assert sorted(k for keys in queued_keys(redis_client) for k in keys) == ["acc:o1", "acc:o2"]
@@ -102,16 +103,19 @@ def test_enqueue_creates_record_and_message_once(ledger: Ledger, redis_client: r
 
 
 def test_a_key_twice_in_one_batch_is_a_duplicate(ledger: Ledger) -> None:
+    """A key twice in one batch is a duplicate."""
     assert ledger.enqueue([new(1), new(1)]) == ["accepted", "queued"]
 
 
 def test_a_script_touching_an_undeclared_key_fails_here(redis_client: redis.Redis) -> None:
+    """A script touching an undeclared key fails here."""
     script = ONLY_DECLARED_KEYS + "redis.call('GET', KEYS[1]); return redis.call('GET', 'other')"
     with pytest.raises(redis.ResponseError, match="undeclared key other in GET"):
         redis_client.eval(script, 1, "declared")
 
 
 def test_racing_producers_create_each_record_once(redis_client: redis.Redis, clock: Clock) -> None:
+    """Racing producers create each record once."""
     orders = [new(i) for i in range(200)]
 
     def produce(_: int) -> list[str]:
@@ -125,6 +129,7 @@ def test_racing_producers_create_each_record_once(redis_client: redis.Redis, clo
 
 
 def test_only_one_worker_claims_an_order(ledger: Ledger) -> None:
+    """Only one worker claims an order."""
     ledger.enqueue([new(1)])
     first = ledger.claim(["acc:o1"], "w1")
     second = ledger.claim(["acc:o1"], "w2")
@@ -133,6 +138,7 @@ def test_only_one_worker_claims_an_order(ledger: Ledger) -> None:
 
 
 def test_begin_counts_an_attempt_once_and_only_for_the_holder(ledger: Ledger) -> None:
+    """Begin counts an attempt once and only for the holder."""
     ledger.enqueue([new(1)])
     (claim,) = ledger.claim(["acc:o1"], "w1")
     assert ledger.begin(claim).go and claim.attempts == 1
@@ -144,6 +150,7 @@ def test_begin_counts_an_attempt_once_and_only_for_the_holder(ledger: Ledger) ->
 def test_complete_records_the_result_and_tells_the_stream(
     ledger: Ledger, redis_client: redis.Redis
 ) -> None:
+    """Complete records the result and tells the stream."""
     ledger.enqueue([new(1)])
     (claim,) = ledger.claim(["acc:o1"], "w1")
     ledger.begin(claim)
@@ -168,6 +175,7 @@ def test_complete_records_the_result_and_tells_the_stream(
 def test_retry_waits_in_the_ledger_until_due(
     ledger: Ledger, redis_client: redis.Redis, clock: Clock
 ) -> None:
+    """Retry waits in the ledger until due."""
     ledger.enqueue([new(1)])
     redis_client.delete("q")
     (claim,) = ledger.claim(["acc:o1"], "w1")
@@ -184,6 +192,7 @@ def test_retry_waits_in_the_ledger_until_due(
 
 
 def test_retry_by_a_worker_that_lost_its_lease_is_refused(ledger: Ledger) -> None:
+    """Retry by a worker that lost its lease is refused."""
     ledger.enqueue([new(1)])
     (claim,) = ledger.claim(["acc:o1"], "w1")
     claim.token = "stale"
@@ -194,6 +203,7 @@ def test_retry_by_a_worker_that_lost_its_lease_is_refused(ledger: Ledger) -> Non
 def test_expired_lease_after_sending_is_ambiguous_and_requeued(
     ledger: Ledger, redis_client: redis.Redis, clock: Clock
 ) -> None:
+    """Expired lease after sending is ambiguous and requeued."""
     ledger.enqueue([new(1), new(2)])
     redis_client.delete("q")
     sent, _unsent = ledger.claim(["acc:o1", "acc:o2"], "w1")
@@ -209,6 +219,7 @@ def test_expired_lease_after_sending_is_ambiguous_and_requeued(
 def test_expired_lease_with_hold_dead_letters_the_ambiguous_order(
     redis_client: redis.Redis, clock: Clock
 ) -> None:
+    """Expired lease with hold dead letters the ambiguous order."""
     ledger = make_ledger(redis_client, clock, hold_ambiguous=True)
     ledger.enqueue([new(1)])
     (claim,) = ledger.claim(["acc:o1"], "w1")
@@ -226,6 +237,7 @@ def test_expired_lease_with_hold_dead_letters_the_ambiguous_order(
 
 
 def test_renew_keeps_a_live_lease(ledger: Ledger, redis_client: redis.Redis, clock: Clock) -> None:
+    """Renew keeps a live lease."""
     ledger.enqueue([new(1)])
     (claim,) = ledger.claim(["acc:o1"], "w1")
     clock.t += 2
@@ -238,6 +250,7 @@ def test_renew_keeps_a_live_lease(ledger: Ledger, redis_client: redis.Redis, clo
 def test_an_order_whose_message_was_lost_is_queued_again(
     ledger: Ledger, redis_client: redis.Redis, clock: Clock
 ) -> None:
+    """An order whose message was lost is queued again."""
     ledger.enqueue([new(1)])
     redis_client.delete("q")  # the message vanished with a worker
     clock.t += 1
@@ -250,6 +263,7 @@ def test_an_order_whose_message_was_lost_is_queued_again(
 def test_no_message_is_added_while_the_queue_still_holds_some(
     ledger: Ledger, redis_client: redis.Redis, clock: Clock
 ) -> None:
+    """No message is added while the queue still holds some."""
     ledger.enqueue([new(1)])
     clock.t += 60  # a deep queue: old, but its message is still waiting
     assert ledger.pump().stale == 0
@@ -257,6 +271,7 @@ def test_no_message_is_added_while_the_queue_still_holds_some(
 
 
 def test_kill_dead_letters_and_tells_the_stream(ledger: Ledger, redis_client: redis.Redis) -> None:
+    """Kill dead letters and tells the stream."""
     ledger.enqueue([new(1)])
     (claim,) = ledger.claim(["acc:o1"], "w1")
     assert ledger.finish(claim, dead(claim, 422))
@@ -271,6 +286,7 @@ def test_kill_dead_letters_and_tells_the_stream(ledger: Ledger, redis_client: re
 def test_a_429_pauses_every_worker_and_an_outage_opens_the_circuit(
     redis_client: redis.Redis, clock: Clock
 ) -> None:
+    """A 429 pauses every worker and an outage opens the circuit."""
     ledger = make_ledger(redis_client, clock, circuit=CircuitPolicy(threshold=2, cooldown_s=5))
     ledger.enqueue([new(i) for i in range(6)])
     claims = ledger.claim([f"acc:o{i}" for i in range(6)], "w1")
@@ -299,6 +315,7 @@ def test_a_429_pauses_every_worker_and_an_outage_opens_the_circuit(
 
 
 def test_starts_are_paced_by_reservation(redis_client: redis.Redis, clock: Clock) -> None:
+    """Starts are paced by reservation."""
     ledger = make_ledger(redis_client, clock, rate=RateLimit(limit=10, window_ms=1000))
     ledger.enqueue([new(i) for i in range(30)])
     claims = ledger.claim([f"acc:o{i}" for i in range(30)], "w1")
@@ -317,6 +334,7 @@ def test_starts_are_paced_by_reservation(redis_client: redis.Redis, clock: Clock
 def test_the_pump_forgets_dead_letters_past_the_retention(
     redis_client: redis.Redis, clock: Clock
 ) -> None:
+    """The pump forgets dead letters past the retention."""
     ledger = make_ledger(redis_client, clock, ttl_s=100)
     ledger.enqueue([new(1)])
     (claim,) = ledger.claim(["acc:o1"], "w1")
@@ -336,6 +354,7 @@ def test_the_pump_forgets_dead_letters_past_the_retention(
 def test_the_stream_is_trimmed_and_records_expire_with_the_retention(
     redis_client: redis.Redis, clock: Clock
 ) -> None:
+    """The stream is trimmed and records expire with the retention."""
     ledger = make_ledger(redis_client, clock, stream_maxlen=10, ttl_s=3600)
     ledger.enqueue([new(i) for i in range(300)])
     for claim in ledger.claim([f"acc:o{i}" for i in range(300)], "w1"):
@@ -370,6 +389,7 @@ def test_postponing_gives_the_attempt_back_and_keeps_the_history(
 def test_a_callback_is_handed_on_retried_and_taken_back_from_a_lost_worker(
     ledger: Ledger, redis_client: redis.Redis, clock: Clock
 ) -> None:
+    """A callback is handed on retried and taken back from a lost worker."""
     callbacks = CallbackLedger(ledger)
     ledger.enqueue([new(1)])
     (claim,) = ledger.claim(["acc:o1"], "w1")
@@ -399,6 +419,7 @@ def test_a_callback_is_handed_on_retried_and_taken_back_from_a_lost_worker(
 def test_dead_letters_are_replayed_once_and_purged_for_good(
     ledger: Ledger, redis_client: redis.Redis
 ) -> None:
+    """Dead letters are replayed once and purged for good."""
     letters = DeadLetters(ledger)
     ledger.enqueue([new(1)])
     (claim,) = ledger.claim(["acc:o1"], "w1")
