@@ -22,6 +22,7 @@ SKEW = ("faketime", "-f", "+120s")
 def test_a_worker_whose_clock_runs_ahead_takes_no_other_workers_orders(
     dispatcher: Dispatcher, sandbox: Sandbox, worker_env: dict[str, str], tmp_path: Path
 ) -> None:
+    """A worker 120 s ahead beside a normal one: every order POSTed exactly once."""
     sandbox.control.faults(latency_ms=2000)
     report = dispatcher.enqueue_many([make_order(i, prefix="skew") for i in range(40)])
     keys = [r.key for r in report.results if r.key]

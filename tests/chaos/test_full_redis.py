@@ -46,6 +46,7 @@ def _records(client: redis.Redis) -> set[str]:
 def test_a_full_redis_refuses_enqueue_cleanly_and_workers_resume_when_memory_frees(
     make_redis_server: Any, sandbox: Sandbox, workers: WorkerFactory, tmp_path: Path
 ) -> None:
+    """At maxmemory enqueue exits 69 naming what it accepted; workers resume when memory frees."""
     server = make_redis_server(maxmemory="4mb")
     client = redis.Redis.from_url(server.url, decode_responses=True)
     orders = tmp_path / "orders.jsonl"

@@ -29,6 +29,7 @@ def _health(env: dict[str, str]) -> tuple[int, dict[str, Any]]:
 def test_a_worker_whose_attempts_never_finish_fails_health_after_the_stall_time(
     dispatcher: Dispatcher, sandbox: Sandbox, workers: WorkerFactory, worker_env: dict[str, str]
 ) -> None:
+    """Work waits and nothing finishes: health fails once the stall time has passed."""
     stall_s = 4.0
     env = {**worker_env, "DISPATCH_HEALTH_STALL_S": str(stall_s), "DISPATCH_HTTP_TIMEOUT_S": "60"}
     sandbox.control.faults(latency_ms=40_000)  # far above the stall time, below the timeout
@@ -61,6 +62,7 @@ def test_a_worker_whose_attempts_never_finish_fails_health_after_the_stall_time(
 def test_a_busy_worker_and_an_idle_one_pass_health(
     dispatcher: Dispatcher, sandbox: Sandbox, workers: WorkerFactory, worker_env: dict[str, str]
 ) -> None:
+    """A worker making progress, and one with nothing to do, both pass health."""
     stall_s = 2.0
     env = {**worker_env, "DISPATCH_HEALTH_STALL_S": str(stall_s)}
     workers(name="w1", concurrency=4, **env)

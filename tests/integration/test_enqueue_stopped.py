@@ -16,6 +16,7 @@ from worker.ledger.keys import Keys
 
 
 def test_out_of_memory_reports_the_chunks_before_the_refused_one(make_redis_server: Any) -> None:
+    """Out of memory: the report holds the chunks accepted before the refused one, no more."""
     server = make_redis_server(maxmemory="3mb")
     dispatcher = Dispatcher(make_settings(server.url))
     orders = [make_order(i, prefix="oom") for i in range(5000)]
@@ -36,6 +37,7 @@ def test_out_of_memory_reports_the_chunks_before_the_refused_one(make_redis_serv
 def test_a_lost_connection_says_the_chunk_in_flight_is_unknown(
     redis_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """A lost connection: the chunk in flight is reported unknown, the ones before accepted."""
     dispatcher = Dispatcher(make_settings(redis_url))
     enqueue = dispatcher.ledger.enqueue
     calls = []

@@ -39,6 +39,7 @@ def _progress(client: redis.Redis) -> Progress | None:
 def test_a_wedged_event_loop_gives_up_its_leases(
     redis_url: str, redis_client: redis.Redis, sandbox: Sandbox, dispatcher: Dispatcher
 ) -> None:
+    """A runtime whose event loop is blocked stops renewing its leases: others take its orders."""
     sandbox.control.faults(latency_ms=30_000)  # every POST stays on the wire
     report = dispatcher.enqueue_many([make_order(i, prefix="wedge") for i in range(4)])
     keys = [r.key for r in report.results if r.key]

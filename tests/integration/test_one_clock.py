@@ -41,6 +41,7 @@ def parse_ms(stamp: str) -> float:
     ids=["epoch", "2000-02-29", "2000-02-29-end", "2027", "2100-03-01", "2099-12-31-end"],
 )
 def test_lua_writes_times_as_timefmt_does(redis_client: redis.Redis, ms: int) -> None:
+    """Lua writes ISO times exactly as worker/timefmt.py does, leap days and centuries included."""
     from worker.ledger.scripts import source
 
     lua = source("trim").split("local DEAD")[0] + "return iso(tonumber(ARGV[1]))"
@@ -50,6 +51,7 @@ def test_lua_writes_times_as_timefmt_does(redis_client: redis.Redis, ms: int) ->
 def test_a_host_clock_ahead_moves_no_time_the_ledger_keeps(
     redis_client: redis.Redis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """With the host's clock 120 s ahead, every ledger time follows Redis's clock."""
     real = time.time
     monkeypatch.setattr(time, "time", lambda: real() + SKEW_S)
     ledger = Ledger(redis_client, CONFIG)
@@ -84,6 +86,7 @@ def test_a_host_clock_ahead_moves_no_time_the_ledger_keeps(
 def test_callback_times_are_redis_time(
     redis_client: redis.Redis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Callback schedules and leases are on Redis's clock."""
     real = time.time
     monkeypatch.setattr(time, "time", lambda: real() + SKEW_S)
     ledger = Ledger(redis_client, CONFIG)

@@ -147,6 +147,7 @@ def counters(client: redis.Redis) -> dict[str, str]:
 
 
 def test_enqueue(ledger: Ledger, proxy: ReplyDropper, redis_client: redis.Redis) -> None:
+    """A resent enqueue reports what its first run did (accepted, not duplicate)."""
     with reply_lost(proxy, "enqueue"):
         assert ledger.enqueue([new(i) for i in range(5)]) == ["accepted"] * 5
     assert counters(redis_client) == {"orders_accepted": "5", "orders_duplicate": "0"}
@@ -157,6 +158,7 @@ def test_enqueue(ledger: Ledger, proxy: ReplyDropper, redis_client: redis.Redis)
 def test_claim(
     ledger: Ledger, direct: Ledger, proxy: ReplyDropper, redis_client: redis.Redis
 ) -> None:
+    """A resent claim returns the orders the first run leased to the same token."""
     direct.enqueue([new(i) for i in range(3)])
     with reply_lost(proxy, "claim"):
         claims = ledger.claim([f"acc:o{i}" for i in range(3)], "w1")
@@ -168,6 +170,7 @@ def test_claim(
 def test_begin(
     ledger: Ledger, direct: Ledger, proxy: ReplyDropper, redis_client: redis.Redis
 ) -> None:
+    """A resent begin gives the same attempt, counted once."""
     direct.enqueue([new(1)])
     (claim,) = direct.claim(["acc:o1"], "w1")
     with reply_lost(proxy, "begin"):
@@ -179,6 +182,7 @@ def test_begin(
 def test_report_flow(
     ledger: Ledger, direct: Ledger, proxy: ReplyDropper, redis_client: redis.Redis
 ) -> None:
+    """A resent flow report counts one failure once."""
     direct.enqueue([new(1)])
     (claim,) = direct.claim(["acc:o1"], "w1")
     direct.begin(claim)
@@ -192,6 +196,7 @@ def test_report_flow(
 def test_finish(
     ledger: Ledger, direct: Ledger, proxy: ReplyDropper, redis_client: redis.Redis
 ) -> None:
+    """A resent finish records the outcome once."""
     direct.enqueue([new(1)])
     (claim,) = direct.claim(["acc:o1"], "w1")
     direct.begin(claim)
@@ -202,6 +207,7 @@ def test_finish(
 
 
 def test_renew(ledger: Ledger, direct: Ledger, proxy: ReplyDropper) -> None:
+    """A resent renewal reports the same leases renewed."""
     direct.enqueue([new(i) for i in range(2)])
     claims = direct.claim(["acc:o0", "acc:o1"], "w1")
     with reply_lost(proxy, "renew"):
@@ -211,6 +217,7 @@ def test_renew(ledger: Ledger, direct: Ledger, proxy: ReplyDropper) -> None:
 def test_pump(
     ledger: Ledger, direct: Ledger, proxy: ReplyDropper, redis_client: redis.Redis
 ) -> None:
+    """A resent pump publishes one message for a due order, not two."""
     direct.enqueue([new(1)])
     (claim,) = direct.claim(["acc:o1"], "w1")
     direct.begin(claim)
@@ -225,6 +232,7 @@ def test_pump(
 def test_cbclaim_and_cbfinish(
     ledger: Ledger, direct: Ledger, proxy: ReplyDropper, redis_client: redis.Redis
 ) -> None:
+    """Resent callback claims and finishes act once."""
     direct.enqueue([new(1)])
     (claim,) = direct.claim(["acc:o1"], "w1")
     direct.begin(claim)
@@ -257,6 +265,7 @@ def _dead(direct: Ledger, i: int) -> str:
 def test_replay(
     ledger: Ledger, direct: Ledger, proxy: ReplyDropper, redis_client: redis.Redis
 ) -> None:
+    """A resent replay publishes the order once."""
     key = _dead(direct, 1)
     redis_client.delete("q")
     with reply_lost(proxy, "replay"):
@@ -268,6 +277,7 @@ def test_replay(
 def test_purge(
     ledger: Ledger, direct: Ledger, proxy: ReplyDropper, redis_client: redis.Redis
 ) -> None:
+    """A resent purge reports what the first run purged, and the record is gone."""
     key = _dead(direct, 1)
     with reply_lost(proxy, "purge"):
         assert DeadLetters(ledger).purge([key]) == [key]

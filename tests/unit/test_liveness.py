@@ -48,18 +48,21 @@ BASE = Progress(
 def test_stall_reason(
     changes: dict[str, object], queue_depth: int, beat_age_s: float, stalled: bool
 ) -> None:
+    """A worker is stalled only when work waits and it made no progress for the stall time."""
     progress = replace(BASE, **changes)  # type: ignore[arg-type]
     reason = stall_reason(progress, beat_age_s=beat_age_s, queue_depth=queue_depth, stall_s=120)
     assert (reason is not None) == stalled, reason
 
 
 def test_progress_round_trips_and_unreadable_reports_are_none() -> None:
+    """A progress report reads back as written; an unreadable one is ignored."""
     assert Progress.from_json(BASE.to_json()) == BASE
     for raw in (None, "", "{", '{"at_ms": 1}', "[]"):
         assert Progress.from_json(raw) is None
 
 
 def test_the_probe_waits_until_the_loop_runs_its_no_op() -> None:
+    """The loop probe answers only once the loop has run its no-op."""
     now = [100.0]
     probe = LoopProbe(clock=lambda: now[0])
     loop = asyncio.new_event_loop()
@@ -77,6 +80,7 @@ def test_the_probe_waits_until_the_loop_runs_its_no_op() -> None:
 
 
 def test_marks_count_the_messages_held() -> None:
+    """Progress marks count the messages a worker holds."""
     marks = Marks(clock=lambda: 5.0)
     with marks.holding_message():
         assert (marks.messages, marks.taken) == (1, 5.0)
