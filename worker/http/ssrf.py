@@ -97,6 +97,7 @@ def resolve_checked(
                 raise UnsafeDestination(f"{host!r} resolves to a refused address: {exc}") from exc
     return addresses[0]
 
+
 def check_callback_url(url: str, allowed_hosts: list[str]) -> str:
     """Return `url` if a per-order callback may go there; raise ValueError saying why not."""
     parts = urlsplit(url)
