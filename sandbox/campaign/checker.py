@@ -128,6 +128,11 @@ def figures(history: History) -> dict[str, Any]:
         "events": len(history.events),
         "callbacks_received": sum(deliveries.values()),
         "callbacks_redelivered": sum(n - 1 for n in deliveries.values()),
+        # Second creates are the candidate's second invitation: named even when excused.
+        "duplicates": {
+            r.key: f"creates {creates[r.order_id]}, ambiguous attempts {r.ambiguous_attempts}"
+            for r in duplicated
+        },
         "dead_reasons": dict(Counter(r.dead_reason or "?" for r in records if r.status == "dead")),
         "worker_deaths": len(history.deaths),
     }

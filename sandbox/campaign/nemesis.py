@@ -1,5 +1,8 @@
 """The nemesis: every few seconds, one fault picked at random (seeded), held, then healed.
 
+Kinds are dealt like cards: each round is a shuffle of the enabled kinds, so that a short run
+still meets every kind, in an order the seed decides.
+
 One fault at a time, so that each heal has a clear "after" to measure recovery from, and the
 sandbox's fault settings (one set at a time) are never overwritten by another kind. Each kind
 is an `inject` that returns what it did and how to heal it; the hold is drawn from the kind's
@@ -74,14 +77,15 @@ def _skew(cluster: Cluster, rng: random.Random) -> tuple[str, Heal]:
     return f"{worker.name} under faketime {SKEW}", lambda: cluster.stop_worker(worker)
 
 
-# kind -> (inject, hold range in seconds). Pauses outlast the 3 s lease; a freeze outlasts
-# redis-py's 5 s socket timeout; the skewed worker lives long enough to take orders.
+# kind -> (inject, hold range in seconds). Pauses outlast the 3 s lease; freezes reach past the
+# 30 s socket timeout of kombu's connections (the issue's half-open case is 40 s); the skewed
+# worker lives long enough to take orders.
 Inject = Callable[[Cluster, random.Random], tuple[str, Heal]]
 KINDS: dict[str, tuple[Inject, tuple[float, float]]] = {
     "kill": (_kill, (0.5, 2.0)),
     "stop": (_stop, (4.0, 9.0)),
     "redis-restart": (_redis_restart, (1.0, 4.0)),
-    "freeze": (_freeze, (5.0, 20.0)),
+    "freeze": (_freeze, (5.0, 40.0)),
     "outage": (_outage, (3.0, 10.0)),
     "429": (_burst_429, (2.0, 6.0)),
     "drop": (_drop, (1.0, 3.0)),
@@ -110,6 +114,13 @@ class Nemesis(threading.Thread):
         self.faults: list[Fault] = []
         self.errors: list[str] = []
         self._halt = threading.Event()
+        self._deck: list[str] = []
+
+    def _next_kind(self) -> str:
+        if not self._deck:
+            self._deck = list(self.kinds)
+            self.rng.shuffle(self._deck)
+        return self._deck.pop()
 
     def halt(self) -> None:
         """End the campaign's faults now: the current one is healed before `join` returns."""
@@ -120,7 +131,7 @@ class Nemesis(threading.Thread):
             left_s = self.until - time.monotonic()
             if left_s <= 0:
                 return
-            kind = self.rng.choice(self.kinds)
+            kind = self._next_kind()
             inject, (low_s, high_s) = KINDS[kind]
             hold_s = self.rng.uniform(low_s, high_s)
             fault = Fault(kind, time.time())
