@@ -2,7 +2,9 @@
 the figures, and every check with the orders that broke it; as text, or one JSON document.
 
 Recovery after a fault: seconds from its heal to the next `order.completed` event (the results
-stream's ids are Redis's clock in milliseconds, the same host clock the heal was taken on).
+stream's ids are Redis's clock in milliseconds, the same host clock the heal was taken on). When
+the next fault begins before any order completes, that recovery is not measured (it would be
+the next fault's time, not this one's): the table counts those as "cut".
 """
 
 from __future__ import annotations
@@ -25,24 +27,27 @@ def recovery_s(faults: list[Fault], events: list[Event]) -> list[float | None]:
         int(e.id.split("-")[0]) / 1000 for e in events if e.type == "order.completed"
     )
     result: list[float | None] = []
-    for fault in faults:
-        if fault.healed_s is None:
+    for n, fault in enumerate(faults):
+        i = bisect.bisect_left(completed, fault.healed_s or float("inf"))
+        next_start_s = faults[n + 1].started_s if n + 1 < len(faults) else float("inf")
+        if fault.healed_s is None or i == len(completed) or completed[i] > next_start_s:
             result.append(None)
-            continue
-        i = bisect.bisect_left(completed, fault.healed_s)
-        result.append(round(completed[i] - fault.healed_s, 2) if i < len(completed) else None)
+        else:
+            result.append(round(completed[i] - fault.healed_s, 2))
     return result
 
 
 def by_kind(faults: list[Fault], recoveries: list[float | None]) -> dict[str, dict[str, Any]]:
     table: defaultdict[str, dict[str, Any]] = defaultdict(
-        lambda: {"injected": 0, "held_s": 0.0, "recovery_s": []}
+        lambda: {"injected": 0, "held_s": 0.0, "recovery_s": [], "cut": 0}
     )
     for fault, rec in zip(faults, recoveries, strict=True):
         row = table[fault.kind]
         row["injected"] += 1
         row["held_s"] += (fault.healed_s or fault.started_s) - fault.started_s
-        if rec is not None:
+        if rec is None:
+            row["cut"] += 1
+        else:
             row["recovery_s"].append(rec)
     out: dict[str, dict[str, Any]] = {}
     for kind, row in sorted(table.items()):
@@ -52,6 +57,7 @@ def by_kind(faults: list[Fault], recoveries: list[float | None]) -> dict[str, di
             "held_s": round(row["held_s"], 1),
             "recovery_median_s": round(statistics.median(recs), 2) if recs else None,
             "recovery_max_s": max(recs) if recs else None,
+            "recovery_cut": row["cut"],
         }
     return out
 
@@ -87,11 +93,14 @@ def _num(value: float | None) -> str:
 
 def text(doc: dict[str, Any]) -> str:
     lines = [f"fault campaign: seed {doc['seed']}  ({_options(doc['options'])})", ""]
-    lines.append(f"{'fault':<14}{'injected':>9}{'held s':>9}{'recovery median s':>19}{'max s':>8}")
+    lines.append(
+        f"{'fault':<14}{'injected':>9}{'held s':>9}{'recovery median s':>19}{'max s':>8}{'cut':>5}"
+    )
     for kind, row in doc["faults_by_kind"].items():
         lines.append(
             f"{kind:<14}{row['injected']:>9}{row['held_s']:>9g}"
             f"{_num(row['recovery_median_s']):>19}{_num(row['recovery_max_s']):>8}"
+            f"{row['recovery_cut']:>5}"
         )
     lines.append("")
     fig = doc["figures"]

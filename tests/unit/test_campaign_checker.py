@@ -89,3 +89,9 @@ def test_recovery_is_the_time_from_a_heal_to_the_next_completed_order() -> None:
     events = [Event("10500-0", "order.completed", {}), Event("12000-0", "order.completed", {})]
     faults = [Fault("kill", 9.0, 10.0), Fault("stop", 11.0, 11.5), Fault("freeze", 12.0, 13.0)]
     assert recovery_s(faults, events) == [0.5, 0.5, None]
+
+
+def test_a_recovery_that_the_next_fault_interrupts_is_not_measured() -> None:
+    events = [Event("20000-0", "order.completed", {})]
+    faults = [Fault("kill", 9.0, 10.0), Fault("freeze", 12.0, 19.0)]
+    assert recovery_s(faults, events) == [None, 1.0]
