@@ -99,6 +99,16 @@ class Cluster:
     # --- start and stop ---------------------------------------------------------------------
 
     def start(self) -> Cluster:
+        try:
+            return self._start()
+        except BaseException:
+            self._closing.set()
+            for w in self.workers:
+                stop(w.proc)
+            self._stack.close()  # nothing started is left behind
+            raise
+
+    def _start(self) -> Cluster:
         (self.run_dir / "redis").mkdir(parents=True, exist_ok=True)
         self.redis = RedisServer(
             appendonly=True, appendfsync="always", directory=self.run_dir / "redis"
