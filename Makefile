@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck bench clean
+.PHONY: demo test lint typecheck bench chaos clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,14 @@ typecheck: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/order-dispatch bench
+
+# The fault campaign (issue 13): `make chaos DURATION=600 SEED=42 FAULTS=kill,stop`; without
+# SEED it draws one and prints it, so any run can be repeated.
+DURATION ?= 600
+SEED     ?=
+FAULTS   ?=
+chaos: $(STAMP)
+	$(BIN)/python -m sandbox.campaign --duration-s $(DURATION) $(if $(SEED),--seed $(SEED)) $(if $(FAULTS),--faults $(FAULTS))
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info
