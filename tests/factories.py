@@ -8,6 +8,7 @@ from typing import Any
 
 from producer.api import Dispatcher
 from producer.samples import example_order
+from sandbox.control import SandboxControl
 from sandbox.processes import wait_until
 from worker.ledger.keys import FINAL_STATUSES
 from worker.ledger.records import Record
@@ -55,6 +56,20 @@ def wait_final(
             f"{len(open_)} orders not final after {timeout_s}s: {open_[:10]}"
         ) from None
     return [r for r in records if r is not None]
+
+
+def placed_once(
+    dispatcher: Dispatcher, api: SandboxControl, keys: list[str], *, timeout_s: float = 120.0
+) -> list[Record]:
+    """Wait until every order completed, then hold SPEC §10's count: one create each at the
+    API, and no POST beyond the first that the order does not count as ambiguous."""
+    records = wait_final(dispatcher, keys, timeout_s=timeout_s)
+    assert {r.status for r in records} == {"completed"}
+    stats = api.stats()
+    assert stats["creates"] == {r.order_id: 1 for r in records}
+    for r in records:
+        assert stats["posts"][r.order_id] <= 1 + r.ambiguous_attempts
+    return records
 
 
 def run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

@@ -12,7 +12,7 @@ import pytest
 from producer.api import Dispatcher
 from sandbox.processes import wait_until
 from tests.conftest import Sandbox, WorkerFactory, make_settings
-from tests.factories import make_order, wait_final
+from tests.factories import make_order, placed_once
 
 pytestmark = pytest.mark.chaos
 
@@ -21,15 +21,6 @@ def _enqueue(dispatcher: Dispatcher, n: int) -> list[str]:
     report = dispatcher.enqueue_many([make_order(i, prefix="bf") for i in range(n)])
     assert report.accepted == n
     return [r.key for r in report.results if r.key]
-
-
-def _placed_once(sandbox: Sandbox, dispatcher: Dispatcher, keys: list[str]) -> None:
-    records = wait_final(dispatcher, keys, timeout_s=120)
-    assert {r.status for r in records} == {"completed"}
-    stats = sandbox.control.stats()
-    assert stats["creates"] == {k.split(":", 1)[1]: 1 for k in keys}
-    for r in records:
-        assert stats["posts"][r.order_id] <= 1 + r.ambiguous_attempts
 
 
 def test_a_worker_at_full_prefetch_survives_a_redis_restart(
@@ -46,7 +37,7 @@ def test_a_worker_at_full_prefetch_survives_a_redis_restart(
     server.kill()
     time.sleep(2)
     server.start()
-    _placed_once(sandbox, dispatcher, keys)
+    placed_once(dispatcher, sandbox.control, keys)
     assert worker.poll() is None, "the worker died with the broker"
 
 
@@ -68,5 +59,5 @@ def test_two_workers_survive_three_redis_restarts(
         server.start()
         time.sleep(8)
     sandbox.control.faults(latency_ms=0)
-    _placed_once(sandbox, dispatcher, keys)
+    placed_once(dispatcher, sandbox.control, keys)
     assert [p.poll() for p in procs] == [None, None], "a worker died with the broker"
