@@ -14,7 +14,7 @@ from tests.unit.conftest import TEST_URL, MakeRuntime, StubApi, new_orders
 from worker.capacity import ShuttingDown
 from worker.ledger.keys import Keys
 from worker.ledger.records import read_records
-from worker.process import runtime as runtime_module
+from worker.obs import deaths
 from worker.process.runtime import Held
 
 K = Keys()
@@ -102,7 +102,7 @@ def test_an_order_lost_mid_post_under_hold_is_reported_once(
     """With `hold`, an order whose worker vanished with a POST on the wire dies `ambiguous` and
     Sentry hears of it (kind `worker_lost`)."""
     reported: list[dict[str, object]] = []
-    monkeypatch.setattr(runtime_module, "report_dead", lambda **kw: reported.append(kw))
+    monkeypatch.setattr(deaths, "report_dead", lambda **kw: reported.append(kw))
     rt = make_runtime(lease_s=LEASE_S, on_ambiguous="hold")
     [key] = new_orders(rt, 1)
     [claim] = rt.ledger.claim([key], "a-worker-that-dies")

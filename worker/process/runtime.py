@@ -25,9 +25,7 @@ from collections.abc import Sequence
 from pydantic import ValidationError
 
 from worker.capacity import Capacity, ShuttingDown
-from worker.claims import CallbackClaim, Claim
 from worker.deliver import DeliverContext
-from worker.errors import SubmitError
 from worker.http.stackone import StackOneClient
 from worker.http.webhooks import CallbackClient
 from worker.ledger.aio import AsyncLedger
@@ -35,7 +33,7 @@ from worker.ledger.callbacks import CallbackLedger
 from worker.ledger.connect import connect, connect_async
 from worker.ledger.steps import Ledger, LedgerConfig
 from worker.logs import step
-from worker.obs.sentry import report_dead, report_missing_test_url
+from worker.obs import deaths
 from worker.process.eventloop import LoopThread
 from worker.process.held import Held, Reserved
 from worker.process.progress import Liveness
@@ -133,7 +131,7 @@ class Runtime:
             worker=self.node,
             callback_url=s.callback_url,
             callback_first_delay_s=s.callback_schedule_s[0] if s.callback_schedule_s else 0,
-            on_dead=_order_dead,
+            on_dead=deaths.order_dead,
         )
         return ctx, Capacity(in_flight, batch_max=s.batch_max)
 
@@ -163,7 +161,7 @@ class Runtime:
                 secret=s.callback_secret.get_secret_value(),
                 default_url=s.callback_url,
                 schedule_s=s.callback_schedule_s,
-                on_dead=_callback_dead,
+                on_dead=deaths.callback_dead,
             )
             self._local.deliver = ctx
         return ctx
@@ -206,15 +204,7 @@ class Runtime:
                 step("keeper.error", error=type(exc).__name__, detail=str(exc)[:200])
                 continue
             for key in report.held:  # lost with a POST on the wire, and held for a person
-                report_dead(
-                    key=key,
-                    account_id=key.partition(":")[0],
-                    stage="submit",
-                    reason="ambiguous",
-                    kind="worker_lost",
-                    http_status=None,
-                    error="worker lost while the POST was in flight",
-                )
+                deaths.worker_lost(key)
             if report.moved or report.held:
                 step(
                     "pump.moved",
@@ -229,34 +219,6 @@ class Runtime:
 async def _close(ctx: AttemptContext) -> None:
     await ctx.client.close()
     await ctx.ledger.close()
-
-
-def _order_dead(claim: Claim, stage: str, reason: str, error: SubmitError | None) -> None:
-    """Sentry hears of each order that goes dead (and of a reply without a test URL), once."""
-    if reason == "missing_test_url":
-        report_missing_test_url(key=claim.key, account_id=claim.account_id)
-        return
-    report_dead(
-        key=claim.key,
-        account_id=claim.account_id,
-        stage=stage,
-        reason=reason,
-        kind=error.kind if error else reason,
-        http_status=error.http_status if error else None,
-        error=error.describe() if error else reason,
-    )
-
-
-def _callback_dead(claim: CallbackClaim, error: str, http_status: int | None) -> None:
-    report_dead(
-        key=claim.key,
-        account_id=claim.key.partition(":")[0],
-        stage="callback",
-        reason="exhausted",
-        kind=error.split(":", 1)[0],
-        http_status=http_status,
-        error=error,
-    )
 
 
 _runtime: Runtime | None = None
