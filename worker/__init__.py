@@ -60,22 +60,43 @@ A dispatch message's path:
 
 from __future__ import annotations
 
-from typing import Any
+import importlib
+from typing import TYPE_CHECKING, Any
 
-from worker.errors import (
-    AmbiguousError,
-    ConfigurationError,
-    DispatchError,
-    FieldError,
-    InvalidOrder,
-    PermanentError,
-    RetryableError,
-    ServiceUnavailable,
-    SubmitError,
-)
-from worker.identity import order_key
-from worker.orders import Order, OrderResult
-from worker.settings import Settings
+if TYPE_CHECKING:
+    from worker.errors import (
+        AmbiguousError,
+        ConfigurationError,
+        DispatchError,
+        FieldError,
+        InvalidOrder,
+        PermanentError,
+        RetryableError,
+        ServiceUnavailable,
+        SubmitError,
+    )
+    from worker.identity import order_key
+    from worker.orders import Order, OrderResult
+    from worker.settings import Settings
+
+# Where each public name lives. Imported on first use (PEP 562), so that importing one small
+# module of the package (worker.errors, say) does not load the order models or the settings:
+# the command line starts in a quarter of a second.
+_PUBLIC = {
+    "AmbiguousError": "worker.errors",
+    "ConfigurationError": "worker.errors",
+    "DispatchError": "worker.errors",
+    "FieldError": "worker.errors",
+    "InvalidOrder": "worker.errors",
+    "PermanentError": "worker.errors",
+    "RetryableError": "worker.errors",
+    "ServiceUnavailable": "worker.errors",
+    "SubmitError": "worker.errors",
+    "Order": "worker.orders",
+    "OrderResult": "worker.orders",
+    "Settings": "worker.settings",
+    "order_key": "worker.identity",
+}
 
 __all__ = [
     "AmbiguousError",
@@ -100,4 +121,7 @@ def __getattr__(name: str) -> Any:
         from worker.process.app import entry_app
 
         return entry_app()
-    raise AttributeError(f"module 'worker' has no attribute {name!r}")
+    module = _PUBLIC.get(name)
+    if module is None:
+        raise AttributeError(f"module 'worker' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

@@ -15,30 +15,54 @@ or refusing writes, 78 configuration error, 2 usage error.
 from __future__ import annotations
 
 import contextlib
+import importlib
+from typing import Any
 
 import click
 
-from producer.cli.common import load_settings
-from producer.cli.dead import dead
-from producer.cli.local import bench, demo, listen, sandbox
-from producer.cli.observe import health, metrics, stats
-from producer.cli.orders import enqueue, results, status
-
 __all__ = ["main"]
 
+# Each command's module is imported only when that command runs (or `--help` lists them all):
+# `order-dispatch --version` and a command's own start-up pay for nothing else.
+COMMANDS = {
+    "enqueue": "producer.cli.orders:enqueue",
+    "status": "producer.cli.orders:status",
+    "results": "producer.cli.orders:results",
+    "dead": "producer.cli.dead:dead",
+    "stats": "producer.cli.observe:stats",
+    "health": "producer.cli.observe:health",
+    "metrics": "producer.cli.observe:metrics",
+    "sandbox": "producer.cli.local:sandbox",
+    "listen": "producer.cli.local:listen",
+    "demo": "producer.cli.local:demo",
+    "bench": "producer.cli.local:bench",
+}
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+class LazyGroup(click.Group):
+    """A group whose commands are imported by name, on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return super().get_command(ctx, cmd_name)
+        module, _, attr = target.partition(":")
+        command: Any = getattr(importlib.import_module(module), attr)
+        return command if isinstance(command, click.Command) else None
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="order-dispatch")
 def main() -> None:
     """Place assessment orders with StackOne reliably, and deliver their test URLs."""
+    from producer.cli.common import load_settings
+
     with contextlib.suppress(SystemExit):  # a bad setting is reported by the command itself
         settings = load_settings(quiet=True)
         if settings.sentry_dsn is not None:
             from worker.obs.sentry import init_sentry
 
             init_sentry(settings, component="cli")
-
-
-_COMMANDS = (enqueue, status, results, dead, stats, health, metrics, sandbox, listen, demo, bench)
-for _command in _COMMANDS:
-    main.add_command(_command)
