@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sandbox.campaign.cluster import Death, Delivery
@@ -110,6 +111,7 @@ def figures(history: History) -> dict[str, Any]:
     statuses = Counter(r.status for r in records)
     duplicated = [r for r in records if creates.get(r.order_id, 0) > 1]
     deliveries = Counter(d.webhook_id for d in history.deliveries)
+    slowest_s, slowest = _slowest(history)
     return {
         "orders": len(history.keys),
         "completed": statuses["completed"] + statuses["delivered"],
@@ -135,4 +137,20 @@ def figures(history: History) -> dict[str, Any]:
         },
         "dead_reasons": dict(Counter(r.dead_reason or "?" for r in records if r.status == "dead")),
         "worker_deaths": len(history.deaths),
+        "slowest_order_s": slowest_s,
+        "slowest_order": slowest,
     }
+
+
+def _slowest(history: History) -> tuple[float, str]:
+    """The longest time from enqueue to the final event, and whose (no check bounds it; a long
+    one points at orders that sat unseen)."""
+    worst = (0.0, "")
+    for e in history.events:
+        record = history.records.get(e.data.get("key", ""))
+        if record is None:
+            continue
+        enqueued_s = datetime.fromisoformat(record.created_at).timestamp()
+        waited_s = int(e.id.split("-")[0]) / 1000 - enqueued_s
+        worst = max(worst, (round(waited_s, 1), record.key))
+    return worst

@@ -115,6 +115,7 @@ def text(doc: dict[str, Any]) -> str:
         "{ambiguous_attempts}  events {events}  callbacks {callbacks_received} "
         "(redelivered {callbacks_redelivered})  worker deaths {worker_deaths}".format(**fig)
     )
+    lines.append(f"slowest order: {fig['slowest_order_s']:g} s from enqueue to its final event")
     if fig["dead_reasons"]:
         lines.append(f"dead by reason: {fig['dead_reasons']}")
     lines.append("")
