@@ -67,4 +67,6 @@ class ResultsGroup:
         return [event_from_entry(i, f) for _s, entries in new or [] for i, f in entries]
 
     def ack(self, *event_ids: str) -> int:
-        return int(self.redis.xack(self.stream, self.group, *event_ids))  # type: ignore[arg-type]
+        # redis-py's stubs for XACK differ between 7.x and 8.x: read it untyped.
+        client: Any = self.redis
+        return int(client.xack(self.stream, self.group, *event_ids))
