@@ -48,8 +48,8 @@ def test_a_killed_workers_reserved_orders_are_placed_within_a_lease(
     backlog = dispatcher.redis.llen(dispatcher.settings.queue)
     print(f"{len(pending)} reserved orders placed {placed_s:.1f}s after the kill; {backlog} left")
     assert backlog > 0, "the queue drained first: the bound was not tested"
-    creates = sandbox.creates()
     completed = [r for r in dispatcher.records(keys) if r is not None and r.status == "completed"]
+    creates = sandbox.creates()  # read after the records: each completed order is counted here
     assert len(completed) >= len(pending)
     assert {r.order_id: creates.get(r.order_id) for r in completed} == {
         r.order_id: 1 for r in completed
