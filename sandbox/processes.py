@@ -72,6 +72,18 @@ def kill(proc: subprocess.Popen[bytes]) -> None:
     proc.wait(timeout=10)
 
 
+# Settings scaled down so that faults play out in seconds: leases lapse, retries come and
+# circuits cool quickly (the tests and the fault campaign run workers with them).
+FAST = {
+    "DISPATCH_RETRY_BASE_S": "0.1",
+    "DISPATCH_RETRY_CAP_S": "1",
+    "DISPATCH_LEASE_S": "3",
+    "DISPATCH_HTTP_TIMEOUT_S": "3",
+    "DISPATCH_CIRCUIT_COOLDOWN_S": "1",
+    "DISPATCH_LOG_FORMAT": "json",
+}
+
+
 class RedisServer:
     """A private redis-server on a free port, with its own directory."""
 

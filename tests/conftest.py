@@ -19,21 +19,11 @@ import redis
 
 from producer.api import Dispatcher
 from sandbox.control import SandboxControl
-from sandbox.processes import RedisServer, free_port, start_sandbox, start_worker, stop
+from sandbox.processes import FAST, RedisServer, free_port, start_sandbox, start_worker, stop
 from worker.settings import Settings
 
 API_KEY = "sk-test-7f3a9c"
 ACCOUNT = "acct-test"
-
-# Scaled down so that fault tests finish in seconds (SPEC §10; issue: delivery guarantees).
-FAST = {
-    "DISPATCH_RETRY_BASE_S": "0.1",
-    "DISPATCH_RETRY_CAP_S": "1",
-    "DISPATCH_LEASE_S": "3",
-    "DISPATCH_HTTP_TIMEOUT_S": "3",
-    "DISPATCH_CIRCUIT_COOLDOWN_S": "1",
-    "DISPATCH_LOG_FORMAT": "json",
-}
 
 
 def _need_redis_server() -> None:

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sandbox import processes
 from sandbox.campaign.proxy import FreezableProxy
 from sandbox.control import SandboxControl
 from sandbox.listen import create_listener_app
@@ -39,18 +40,13 @@ from worker.signing import new_secret
 API_KEY = "sk-campaign"
 SKEW = "+120s"
 
-# Scaled down like the tests' FAST settings: leases lapse, retries come and circuits cool in
-# seconds, so a fault's consequences play out many times within one run.
+# The tests' scaled-down settings (processes.FAST), so a fault's consequences play out many
+# times within one run, and callbacks and the rate limit scaled to the campaign.
 FAST = {
-    "DISPATCH_RETRY_BASE_S": "0.1",
-    "DISPATCH_RETRY_CAP_S": "1",
-    "DISPATCH_LEASE_S": "3",
-    "DISPATCH_HTTP_TIMEOUT_S": "3",
-    "DISPATCH_CIRCUIT_COOLDOWN_S": "1",
+    **processes.FAST,
     "DISPATCH_CALLBACK_SCHEDULE_S": "0,0.5,1,2,2,2,2,2",
     # Above the campaign's order rate, so the backlog a fault leaves drains before the end.
     "DISPATCH_RATE_LIMIT": "1800/minute",
-    "DISPATCH_LOG_FORMAT": "json",
 }
 
 

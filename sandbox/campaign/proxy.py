@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
+from types import TracebackType
 
 
 class FreezableProxy:
@@ -85,3 +86,11 @@ class FreezableProxy:
         with self._lock:
             for s in self._sockets:
                 s.close()
+
+    def __enter__(self) -> FreezableProxy:
+        return self
+
+    def __exit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 
 from producer.api import Dispatcher
+from sandbox.campaign.proxy import FreezableProxy
 from sandbox.processes import stop, wait_until
 from tests.conftest import Sandbox, WorkerFactory, make_settings
 from tests.factories import make_order, wait_final
-from tests.netfaults import FreezableProxy
 
 pytestmark = pytest.mark.chaos
 
