@@ -12,7 +12,7 @@ from producer.api import Dispatcher
 from sandbox.campaign.proxy import FreezableProxy
 from sandbox.processes import stop, wait_until
 from tests.conftest import Sandbox, WorkerFactory, make_settings
-from tests.factories import make_order, wait_final
+from tests.factories import enqueue, wait_final
 
 pytestmark = pytest.mark.chaos
 
@@ -29,24 +29,12 @@ def test_a_worker_resumes_soon_after_a_half_open_network_heals(
     dispatcher = Dispatcher(make_settings(server.url))  # the producer's own path is healthy
     with FreezableProxy(server.port) as proxy:
         sandbox.control.faults(latency_ms=100)
-        first = [
-            r.key
-            for r in dispatcher.enqueue_many(
-                [make_order(i, prefix="ho") for i in range(40)]
-            ).results
-            if r.key
-        ]
+        first = enqueue(dispatcher, 40, prefix="ho")
         worker = workers(concurrency=64, DISPATCH_REDIS_URL=proxy.url)
         assert {r.status for r in wait_final(dispatcher, first, timeout_s=60)} == {"completed"}
         proxy.freeze()
         time.sleep(2)
-        later = [
-            r.key
-            for r in dispatcher.enqueue_many(
-                [make_order(i, prefix="hl") for i in range(40)]
-            ).results
-            if r.key
-        ]
+        later = enqueue(dispatcher, 40, prefix="hl")
         time.sleep(FREEZE_S - 2)
         proxy.thaw()
         healed = time.monotonic()

@@ -15,13 +15,13 @@ import pytest
 import redis
 from standardwebhooks.webhooks import Webhook
 
+from tests.ledger_reads import LedgerReads
 from worker import outcomes
 from worker.claims import CallbackClaim
 from worker.deliver import DeliverContext, deliver_callback
 from worker.http.webhooks import CallbackClient
 from worker.ledger.callbacks import CallbackLedger
 from worker.ledger.keys import Keys
-from worker.ledger.records import Record, read_records
 from worker.ledger.steps import Ledger, LedgerConfig, NewOrder
 from worker.signing import new_secret
 
@@ -43,7 +43,7 @@ class Clock:
 
 
 @dataclass
-class Stage:
+class Stage(LedgerReads):
     """A completed order whose callback is pending, and the ways to attempt it."""
 
     ledger: Ledger
@@ -98,14 +98,6 @@ class Stage:
             **overrides,
         }
         return DeliverContext(**values)
-
-    def record(self, key: str = "acc:o0") -> Record:
-        [record] = read_records(self.ledger.redis, K, [key])
-        assert record is not None
-        return record
-
-    def counters(self) -> dict[str, str]:
-        return dict(self.ledger.redis.hgetall(K.counters))
 
 
 @pytest.fixture

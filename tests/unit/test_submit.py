@@ -17,6 +17,7 @@ import redis
 from aiohttp import web
 from pydantic import SecretStr
 
+from tests.ledger_reads import LedgerReads
 from worker.backoff import delay_s
 from worker.capacity import Capacity, ShuttingDown
 from worker.claims import Claim
@@ -26,7 +27,7 @@ from worker.http.stackone import StackOneClient
 from worker.ledger.aio import AsyncLedger
 from worker.ledger.connect import connect_async
 from worker.ledger.keys import Keys
-from worker.ledger.records import Record, read_history, read_records
+from worker.ledger.records import read_history, read_records
 from worker.ledger.steps import Ledger, LedgerConfig, NewOrder
 from worker.process.runtime import Held
 from worker.settings import HttpPolicy, RetryPolicy
@@ -58,7 +59,7 @@ def status(code: int) -> Reply:
 
 
 @dataclass
-class Env:
+class Env(LedgerReads):
     """One worker's view: a sync ledger to set up and read, and an attempt context."""
 
     ledger: Ledger
@@ -80,14 +81,6 @@ class Env:
     async def claim(self, key: str = "acc:o0") -> Claim:
         [claim] = await self.ctx.ledger.claim([key], self.ctx.worker)
         return claim
-
-    def record(self, key: str = "acc:o0") -> Record:
-        [record] = read_records(self.ledger.redis, K, [key])
-        assert record is not None
-        return record
-
-    def counters(self) -> dict[str, str]:
-        return dict(self.ledger.redis.hgetall(K.counters))
 
     def make_due(self) -> None:
         """Let the retry's delay pass and run the pump, which queues the order again."""
